@@ -1,0 +1,1 @@
+namespace QubesActors.Runtime; internal static class Placeholder {}
