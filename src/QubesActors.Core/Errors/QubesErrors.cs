@@ -43,13 +43,13 @@ public class QubesVMNotStartedError(string message) : QubesVMError(message)
 
 public sealed class QubesVMNotRunningError(string message) : QubesVMNotStartedError(message)
 {
-    public static QubesVMNotRunningError Default(string name) => new($"Domain not running (either powered off or paused): '{name}'");
+    public static new QubesVMNotRunningError Default(string name) => new($"Domain not running (either powered off or paused): '{name}'");
     public override string QubesClassName => "QubesVMNotRunningError";
 }
 
 public sealed class QubesVMNotPausedError(string message) : QubesVMNotStartedError(message)
 {
-    public static QubesVMNotPausedError Default(string name) => new($"Domain is not paused: '{name}'");
+    public static new QubesVMNotPausedError Default(string name) => new($"Domain is not paused: '{name}'");
     public override string QubesClassName => "QubesVMNotPausedError";
 }
 
