@@ -51,5 +51,5 @@ public sealed class FirewallRules : IReadOnlyList<FirewallRule>, IEquatable<Fire
     public static bool operator !=(FirewallRules? left, FirewallRules? right) => !(left == right);
 
     /// <summary>The Admin API payload: one rule per line, each ending in a newline.</summary>
-    public override string ToString() => Firewall.FormatRules(this);
+    public override string ToString() => FirewallRuleSet.FormatRules(this);
 }

@@ -75,7 +75,12 @@ public sealed record QubeState
         QubeFirewallSet f => this with { Firewall = f.Rules },
         QubeStarting s => Require(Power == PowerState.Halted, e) with { Power = PowerState.Transient, ConnectedNetVm = s.NetVm, LastStop = null },
         QubeStarted s => Require(Power is PowerState.Transient or PowerState.Halted, e) with { Power = s.State, StartTime = e.Time },
-        QubeStartFailed => this with { Power = PowerState.Halted, ConnectedNetVm = null, StartTime = null, Attachments = Attachments.Clear() },
+        QubeStartFailed => this with
+        {
+            Power = PowerState.Halted, ConnectedNetVm = null, StartTime = null, Attachments = Attachments.Clear(),
+            // A supervisor restart that fails to start counts against the restart intensity like a crash.
+            RecentCrashes = e.Cause.Kind == EventCause.SupervisorKind ? RecentCrashes.Add(e.Time).RemoveAll(t => e.Time - t > RestartPolicy.MaxWindow) : RecentCrashes,
+        },
         QubeShuttingDown => Require(Power.IsActive(), e) with { Power = PowerState.Halting },
         QubeStopped s => Stopped(s),
         QubePaused => Require(Power.IsActive(), e) with { Power = PowerState.Paused },

@@ -17,7 +17,7 @@ public class FirewallEvaluateTests
 
     private static FirewallAction Evaluate(string payload, FirewallPacket packet,
         Func<string, IEnumerable<IPAddress>>? resolve = null) =>
-        Firewall.Evaluate(Firewall.ParseRules(payload), packet, Now, DnsServers, resolve);
+        FirewallRuleSet.Evaluate(FirewallRuleSet.ParseRules(payload), packet, Now, DnsServers, resolve);
 
     public static TheoryData<FirewallPacket> AnyPackets => new()
     {
@@ -31,14 +31,14 @@ public class FirewallEvaluateTests
     [MemberData(nameof(AnyPackets))]
     public void Default_rules_must_accept_everything(FirewallPacket packet)
     {
-        Assert.Equal(FirewallAction.Accept, Firewall.Evaluate(FirewallRules.Default, packet, Now, DnsServers));
+        Assert.Equal(FirewallAction.Accept, FirewallRuleSet.Evaluate(FirewallRules.Default, packet, Now, DnsServers));
     }
 
     [Theory]
     [MemberData(nameof(AnyPackets))]
     public void Empty_rules_must_drop_everything(FirewallPacket packet)
     {
-        Assert.Equal(FirewallAction.Drop, Firewall.Evaluate(FirewallRules.Empty, packet, Now, DnsServers));
+        Assert.Equal(FirewallAction.Drop, FirewallRuleSet.Evaluate(FirewallRules.Empty, packet, Now, DnsServers));
     }
 
     [Fact]

@@ -31,59 +31,59 @@ public class FirewallExpiryTests
     [Fact]
     public void Active_must_omit_expired_rules_and_keep_the_order_of_the_rest()
     {
-        var rules = Firewall.ParseRules(
+        var rules = FirewallRuleSet.ParseRules(
             "action=drop expire=100 proto=udp\n" +
             "action=accept proto=tcp dstports=443\n" +
             "action=drop expire=300 proto=icmp\n" +
             "action=accept expire=200\n");
 
-        var active = Firewall.Active(rules, DateTimeOffset.FromUnixTimeSeconds(150));
+        var active = FirewallRuleSet.Active(rules, DateTimeOffset.FromUnixTimeSeconds(150));
 
         Assert.Equal(
             "action=accept proto=tcp dstports=443-443\n" +
             "action=drop expire=300 proto=icmp\n" +
             "action=accept expire=200\n",
-            Firewall.FormatRules(active));
+            FirewallRuleSet.FormatRules(active));
     }
 
     [Fact]
     public void NextExpiry_must_be_the_earliest_expire_still_ahead()
     {
-        var rules = Firewall.ParseRules(
+        var rules = FirewallRuleSet.ParseRules(
             "action=drop expire=100 proto=udp\n" +
             "action=accept proto=tcp\n" +
             "action=drop expire=300 proto=icmp\n" +
             "action=accept expire=200\n");
 
-        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(100), Firewall.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(0)));
-        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(200), Firewall.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(100)));
-        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(300), Firewall.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(250)));
-        Assert.Null(Firewall.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(300)));
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(100), FirewallRuleSet.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(0)));
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(200), FirewallRuleSet.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(100)));
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(300), FirewallRuleSet.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(250)));
+        Assert.Null(FirewallRuleSet.NextExpiry(rules, DateTimeOffset.FromUnixTimeSeconds(300)));
     }
 
     [Fact]
     public void NextExpiry_must_be_null_when_no_rule_expires()
     {
-        Assert.Null(Firewall.NextExpiry(FirewallRules.Default, DateTimeOffset.UnixEpoch));
-        Assert.Null(Firewall.NextExpiry(FirewallRules.Empty, DateTimeOffset.UnixEpoch));
+        Assert.Null(FirewallRuleSet.NextExpiry(FirewallRules.Default, DateTimeOffset.UnixEpoch));
+        Assert.Null(FirewallRuleSet.NextExpiry(FirewallRules.Empty, DateTimeOffset.UnixEpoch));
     }
 
     [Fact]
     public void Evaluate_must_ignore_expired_rules()
     {
-        var rules = Firewall.ParseRules("action=drop expire=2099450306 proto=udp\naction=accept\n");
+        var rules = FirewallRuleSet.ParseRules("action=drop expire=2099450306 proto=udp\naction=accept\n");
         var dns = FirewallPacket.Udp(IPAddress.Parse("9.9.9.9"), 53);
 
-        Assert.Equal(FirewallAction.Drop, Firewall.Evaluate(rules, dns, Expire.AddSeconds(-1), NoDnsServers));
-        Assert.Equal(FirewallAction.Accept, Firewall.Evaluate(rules, dns, Expire, NoDnsServers));
+        Assert.Equal(FirewallAction.Drop, FirewallRuleSet.Evaluate(rules, dns, Expire.AddSeconds(-1), NoDnsServers));
+        Assert.Equal(FirewallAction.Accept, FirewallRuleSet.Evaluate(rules, dns, Expire, NoDnsServers));
     }
 
     [Fact]
     public void Evaluate_must_drop_everything_when_every_rule_has_expired()
     {
-        var rules = Firewall.ParseRules("action=accept expire=100\n");
+        var rules = FirewallRuleSet.ParseRules("action=accept expire=100\n");
 
         Assert.Equal(FirewallAction.Drop,
-            Firewall.Evaluate(rules, FirewallPacket.Tcp(IPAddress.Loopback, 80), DateTimeOffset.FromUnixTimeSeconds(100), NoDnsServers));
+            FirewallRuleSet.Evaluate(rules, FirewallPacket.Tcp(IPAddress.Loopback, 80), DateTimeOffset.FromUnixTimeSeconds(100), NoDnsServers));
     }
 }

@@ -12,8 +12,8 @@ public class FirewallPayloadTests
     [Fact]
     public void ParseRules_must_read_an_empty_payload_as_no_rules()
     {
-        Assert.Equal(FirewallRules.Empty, Firewall.ParseRules(""));
-        Assert.Empty(Firewall.ParseRules(""));
+        Assert.Equal(FirewallRules.Empty, FirewallRuleSet.ParseRules(""));
+        Assert.Empty(FirewallRuleSet.ParseRules(""));
     }
 
     [Theory]
@@ -21,7 +21,7 @@ public class FirewallPayloadTests
     [InlineData("action=accept")]
     public void ParseRules_must_allow_but_not_require_a_trailing_newline(string payload)
     {
-        Assert.Equal(FirewallRules.Default, Firewall.ParseRules(payload));
+        Assert.Equal(FirewallRules.Default, FirewallRuleSet.ParseRules(payload));
     }
 
     [Fact]
@@ -34,7 +34,7 @@ public class FirewallPayloadTests
             "action=accept dsthost=10.0.0.1 proto=tcp dstports=22\n" +
             "action=accept\n";
 
-        var rules = Firewall.ParseRules(payload);
+        var rules = FirewallRuleSet.ParseRules(payload);
 
         Assert.Equal(5, rules.Count);
         Assert.Equal(
@@ -43,8 +43,8 @@ public class FirewallPayloadTests
             "action=drop expire=2099450306 proto=udp\n" +
             "action=accept dst4=10.0.0.1/32 proto=tcp dstports=22-22\n" +
             "action=accept\n",
-            Firewall.FormatRules(rules));
-        Assert.Equal(Firewall.FormatRules(rules), rules.ToString());
+            FirewallRuleSet.FormatRules(rules));
+        Assert.Equal(FirewallRuleSet.FormatRules(rules), rules.ToString());
     }
 
     [Fact]
@@ -52,7 +52,7 @@ public class FirewallPayloadTests
     {
         const string payload = "action=accept proto=tcp\naction=drop\naction=accept dstports=80\naction=accept\n";
 
-        var error = Assert.Throws<QubesValueError>(() => Firewall.ParseRules(payload));
+        var error = Assert.Throws<QubesValueError>(() => FirewallRuleSet.ParseRules(payload));
 
         Assert.StartsWith("Invalid firewall rule on line 3 'action=accept dstports=80': dstports is valid only", error.Message);
     }
@@ -63,7 +63,7 @@ public class FirewallPayloadTests
     [InlineData("action=accept\n\naction=drop\n", 2)]
     public void ParseRules_must_refuse_empty_lines_other_than_the_final_newline(string payload, int badLine)
     {
-        var error = Assert.Throws<QubesValueError>(() => Firewall.ParseRules(payload));
+        var error = Assert.Throws<QubesValueError>(() => FirewallRuleSet.ParseRules(payload));
 
         Assert.Contains($"on line {badLine} ", error.Message);
         Assert.Contains("missing action=", error.Message);
@@ -72,7 +72,7 @@ public class FirewallPayloadTests
     [Fact]
     public void ParseRules_must_separate_lines_by_newline_only()
     {
-        var error = Assert.Throws<QubesValueError>(() => Firewall.ParseRules("action=accept\r\naction=drop\r\n"));
+        var error = Assert.Throws<QubesValueError>(() => FirewallRuleSet.ParseRules("action=accept\r\naction=drop\r\n"));
 
         Assert.Contains("on line 1 ", error.Message);
     }
@@ -81,7 +81,7 @@ public class FirewallPayloadTests
     public void ParseRules_must_refuse_non_ascii_anywhere_as_a_protocol_error_before_judging_lines()
     {
         // Line 1 is invalid too, but the payload as a whole is malformed first.
-        var error = Assert.Throws<ProtocolError>(() => Firewall.ParseRules("action=bogus\naction=accept comment=na\u00efve\n"));
+        var error = Assert.Throws<ProtocolError>(() => FirewallRuleSet.ParseRules("action=bogus\naction=accept comment=na\u00efve\n"));
 
         Assert.Contains("line 2", error.Message);
     }
@@ -89,10 +89,10 @@ public class FirewallPayloadTests
     [Fact]
     public void FormatRules_must_end_every_rule_with_a_newline()
     {
-        Assert.Equal("", Firewall.FormatRules(FirewallRules.Empty));
-        Assert.Equal("action=accept\n", Firewall.FormatRules(FirewallRules.Default));
+        Assert.Equal("", FirewallRuleSet.FormatRules(FirewallRules.Empty));
+        Assert.Equal("action=accept\n", FirewallRuleSet.FormatRules(FirewallRules.Default));
         Assert.Equal("action=accept\naction=drop\n",
-            Firewall.FormatRules([new FirewallRule(FirewallAction.Accept), new FirewallRule(FirewallAction.Drop)]));
+            FirewallRuleSet.FormatRules([new FirewallRule(FirewallAction.Accept), new FirewallRule(FirewallAction.Drop)]));
     }
 
     [Fact]
@@ -107,7 +107,7 @@ public class FirewallPayloadTests
     public void Rule_lists_must_be_equal_when_they_hold_equal_rules_in_the_same_order()
     {
         var a = new FirewallRules([FirewallRule.Parse("action=drop proto=udp"), FirewallRule.Parse("action=accept")]);
-        var b = Firewall.ParseRules("proto=udp action=drop\naction=accept\n");
+        var b = FirewallRuleSet.ParseRules("proto=udp action=drop\naction=accept\n");
         var reversed = new FirewallRules(a.Reverse());
 
         Assert.Equal(a, b);

@@ -45,25 +45,25 @@ public class FirewallPropertyTests
 
     [Property]
     public bool ParseRules_must_read_back_every_printed_rule_list(FirewallRules rules) =>
-        Firewall.ParseRules(Firewall.FormatRules(rules)) == rules;
+        FirewallRuleSet.ParseRules(FirewallRuleSet.FormatRules(rules)) == rules;
 
     [Property]
     public bool ParseRules_must_accept_the_payload_without_its_final_newline(FirewallRules rules)
     {
-        var payload = Firewall.FormatRules(rules);
-        return Firewall.ParseRules(payload.TrimEnd('\n')) == rules || payload.Length == 0;
+        var payload = FirewallRuleSet.FormatRules(rules);
+        return FirewallRuleSet.ParseRules(payload.TrimEnd('\n')) == rules || payload.Length == 0;
     }
 
     [Property(MaxTest = 2000)]
     public bool Parse_must_fail_on_arbitrary_text_only_with_qubes_errors(NonNull<string> text) =>
         FailsOnlyWithQubesErrors(() => FirewallRule.Parse(text.Get))
-        && FailsOnlyWithQubesErrors(() => Firewall.ParseRules(text.Get));
+        && FailsOnlyWithQubesErrors(() => FirewallRuleSet.ParseRules(text.Get));
 
     [Property(MaxTest = 2000)]
     public Property Parse_must_fail_on_near_miss_rules_only_with_qubes_errors() =>
         Prop.ForAll(FirewallGenerators.NearMissLine.ToArbitrary(), line =>
             FailsOnlyWithQubesErrors(() => FirewallRule.Parse(line))
-            && FailsOnlyWithQubesErrors(() => Firewall.ParseRules(line)));
+            && FailsOnlyWithQubesErrors(() => FirewallRuleSet.ParseRules(line)));
 
     [Property]
     public Property Parse_must_fail_on_a_corrupted_rule_only_with_qubes_errors(FirewallRule rule) =>
@@ -76,24 +76,24 @@ public class FirewallPropertyTests
 
     [Property]
     public bool Default_rules_must_accept_every_packet(FirewallPacket packet) =>
-        Firewall.Evaluate(FirewallRules.Default, packet, Now, DnsServers) == FirewallAction.Accept;
+        FirewallRuleSet.Evaluate(FirewallRules.Default, packet, Now, DnsServers) == FirewallAction.Accept;
 
     [Property]
     public bool Empty_rules_must_drop_every_packet(FirewallPacket packet) =>
-        Firewall.Evaluate(FirewallRules.Empty, packet, Now, DnsServers) == FirewallAction.Drop;
+        FirewallRuleSet.Evaluate(FirewallRules.Empty, packet, Now, DnsServers) == FirewallAction.Drop;
 
     [Property]
     public bool Expired_rules_must_not_change_any_decision(FirewallRules rules, FirewallPacket packet) =>
-        Firewall.Evaluate(rules, packet, Now, DnsServers) ==
-        Firewall.Evaluate(Firewall.Active(rules, Now), packet, Now, DnsServers);
+        FirewallRuleSet.Evaluate(rules, packet, Now, DnsServers) ==
+        FirewallRuleSet.Evaluate(FirewallRuleSet.Active(rules, Now), packet, Now, DnsServers);
 
     [Property]
     public bool Rules_after_the_first_match_must_not_change_the_decision(
         FirewallRules rules, FirewallRules more, FirewallPacket packet)
     {
         var decided = rules.Any(r => !r.IsExpired(Now) && r.Matches(packet, DnsServers));
-        var before = Firewall.Evaluate(rules, packet, Now, DnsServers);
-        var after = Firewall.Evaluate(rules.Concat(more), packet, Now, DnsServers);
+        var before = FirewallRuleSet.Evaluate(rules, packet, Now, DnsServers);
+        var after = FirewallRuleSet.Evaluate(rules.Concat(more), packet, Now, DnsServers);
         return !decided || before == after;
     }
 
@@ -104,8 +104,8 @@ public class FirewallPropertyTests
     [Property]
     public bool NextExpiry_must_be_ahead_of_now_and_the_earliest_active_expire(FirewallRules rules)
     {
-        var next = Firewall.NextExpiry(rules, Now);
-        var active = Firewall.Active(rules, Now).Where(r => r.Expire is not null).ToList();
+        var next = FirewallRuleSet.NextExpiry(rules, Now);
+        var active = FirewallRuleSet.Active(rules, Now).Where(r => r.Expire is not null).ToList();
         return next is null ? active.Count == 0 : next > Now && active.All(r => r.Expire >= next);
     }
 

@@ -7,7 +7,7 @@ namespace QubesActors.Core.Firewall;
 /// <summary>
 /// Whole rule lists: the <c>admin.vm.firewall.Get/Set</c> payload, expiry, and the evaluator (docs §4).
 /// </summary>
-public static class Firewall
+public static class FirewallRuleSet
 {
     /// <summary>
     /// Parses the whole payload of <c>admin.vm.firewall.Set</c>: rules separated by <c>\n</c>, a trailing newline

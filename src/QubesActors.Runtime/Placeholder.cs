@@ -1,1 +1,0 @@
-namespace QubesActors.Runtime; internal static class Placeholder {}
