@@ -1,6 +1,6 @@
 // Build script (Cake 7): `dotnet tool restore && dotnet cake --target=<Target>`.
 //
-//   Clean    delete bin/, obj/ and artifacts/
+//   Clean    empty every bin/, obj/ and artifacts/
 //   Restore  dotnet restore QubesActors.sln
 //   Build    Release build of QubesActors.sln
 //   Test     (default) run every test project; one TRX per project in artifacts/test-results/.
