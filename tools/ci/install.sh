@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian 12 machine (run as root).
+# Idempotent: it installs only what is missing, and runs `apt-get update` at most once.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+missing=()
+# need PACKAGE CHECK...: PACKAGE is missing when the command CHECK... fails.
+need() {
+    local package="$1"; shift
+    if ! "$@" >/dev/null 2>&1; then missing+=("$package"); fi
+}
+
+need postgresql compgen -G '/usr/lib/postgresql/*/bin/initdb'
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+dotnet tool restore
