@@ -1,0 +1,654 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Akka.Persistence.Journal;
+using QubesActors.Core.Errors;
+using QubesActors.Core.Events;
+using QubesActors.Core.Model;
+using QubesActors.Core.Rules;
+using QubesActors.Runtime.Backend;
+using QubesActors.Runtime.Persistence;
+using static QubesActors.Runtime.Actors.QubeProtocol;
+using static QubesActors.Runtime.Actors.QubesProtocol;
+
+namespace QubesActors.Runtime.Actors;
+
+/// <summary>
+/// One qube: owns its stream, drives its domain through the backend, enforces its clients' firewalls when it is a
+/// netvm. Decisions about other qubes are the supervisor's; this actor only persists, applies, acts and replies.
+/// One operation at a time: commands that arrive while a write or a backend call is in flight wait in the stash.
+/// </summary>
+public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
+{
+    private readonly IDomainBackend _backend;
+    private readonly IActorRef _collection;
+    private readonly IActorRef _events;
+    private readonly IActorRef _journal;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private QubeState _state;
+    private JournalStream _stream;
+    private RestartSettings _restart = RestartSettings.AppDefault;
+    private PendingWrite? _pending;
+    private Action? _onWritten;
+    private Action<Exception>? _onWriteFailed;
+    /// <summary>Set while a backend call or a reply from another actor is awaited; offered every message first.</summary>
+    private Func<object, bool>? _awaiting;
+    private readonly Dictionary<string, ClientFirewall> _clientFirewalls = new(StringComparer.Ordinal);
+    private List<DomainEvent>? _replay;
+    private bool _expectingStop;
+
+    public QubeActor(QubeState state, long sequenceNr, string lastHash, IDomainBackend backend, IActorRef collection, IActorRef events, IActorRef journal)
+    {
+        _state = state;
+        _backend = backend;
+        _collection = collection;
+        _events = events;
+        _journal = journal;
+        _stream = new JournalStream(JournalSettings.PersistenceIdOf(state.Uuid), sequenceNr, lastHash, journal);
+    }
+
+    public static Props Props(QubeState state, long sequenceNr, string lastHash, IDomainBackend backend, IActorRef collection, IActorRef events, IActorRef journal) =>
+        Akka.Actor.Props.Create(() => new QubeActor(state, sequenceNr, lastHash, backend, collection, events, journal));
+
+    public IStash Stash { get; set; } = null!;
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private string Name => _state.Name;
+
+    /// <summary>
+    /// Restarted after throwing: the state passed at spawn is stale, so the stream is replayed from the journal and
+    /// the running domain is re-adopted as the backend reports it, without being touched.
+    /// </summary>
+    protected override void PostRestart(Exception reason)
+    {
+        _log.Warning("qube {0}: actor restarted after {1}; recovering from the journal", Name, reason.Message);
+        _replay = [];
+        _stream = new JournalStream(_stream.PersistenceId, 0, "", _journal);
+        _journal.Tell(new ReplayMessages(1, long.MaxValue, long.MaxValue, _stream.PersistenceId, Self));
+    }
+
+    protected override void OnReceive(object message)
+    {
+        if (_replay is not null)
+        {
+            Recovering(message);
+            return;
+        }
+        if (_pending is not null && JournalStream.IsJournalReply(message))
+        {
+            OnJournalReply(message);
+            return;
+        }
+        if (_awaiting is not null && _awaiting(message))
+            return;
+        if (_pending is not null || _awaiting is not null)
+        {
+            if (message is EnforceFirewalls or EnforceClientFirewall or ForgetClientFirewall)
+                HandleFirewall(message);
+            else
+                Stash.Stash();
+            return;
+        }
+        Handle(message);
+    }
+
+    private void Handle(object message)
+    {
+        switch (message)
+        {
+            case PersistEvents p: OnPersistEvents(p); break;
+            case Start s: OnStart(s); break;
+            case Shutdown s: OnShutdown(s); break;
+            case QubeProtocol.Kill k: OnKill(k.Cause, k.ReplyTo, "killed"); break;
+            case Pause p: OnPause(p); break;
+            case Unpause u: OnUnpause(u.Cause, u.ReplyTo); break;
+            case Suspend s: OnSuspend(s); break;
+            case Resume r: OnResume(r); break;
+            case DomainDied d: OnDomainDied(d); break;
+            case NetworkLost n: OnNetworkLost(n); break;
+            case Reattach r: OnReattach(r.NetVm); break;
+            case NetworkChange n: Replumb(n.NewNetVm, EventCause.Supervisor("netvm changed")); break;
+            case Ping: Sender.Tell(new Done(_state.Power.Wire())); break;
+            case AttachDeviceNow a: OnAttachDevice(a); break;
+            case DetachDeviceNow d: OnDetachDevice(d); break;
+            case Reconcile r: OnReconcile(r); break;
+            case MarkFailed f: Persist([new QubeFailed(f.Reason) { Time = Now, Cause = EventCause.Supervisor("start limit") }], () => { }); break;
+            case RecordRestart r:
+                Persist([new QubeRestartScheduled(r.Attempt, r.Delay) { Time = Now, Cause = EventCause.Supervisor($"restart policy {_restart.Type.RestartTypeName()}") }], () => { });
+                break;
+            case EnforceFirewalls or EnforceClientFirewall or ForgetClientFirewall: HandleFirewall(message); break;
+            case BackendOpDone: break; // a late completion of an operation that already timed out
+            case Status.Failure f: _log.Warning("qube {0}: {1}", Name, f.Cause.Message); break;
+            default: Unhandled(message); break;
+        }
+    }
+
+    // ---------------------------------------------------------------- persistence
+
+    private static DateTimeOffset Now => DateTimeOffset.UtcNow;
+
+    private void Persist(IReadOnlyList<QubeEvent> events, Action then, Action<Exception>? onFailed = null)
+    {
+        if (events.Count == 0)
+        {
+            then();
+            return;
+        }
+        // dom0 has no creation call: its stream starts with a synthesized creation the first time it changes.
+        if (_stream.SequenceNr == 0 && events[0] is not QubeCreated)
+            events = [AdminCreated(events[0]), .. events];
+        _pending = _stream.Prepare(events, Self);
+        _onWritten = then;
+        _onWriteFailed = onFailed;
+        _stream.Send(_pending);
+    }
+
+    private QubeCreated AdminCreated(QubeEvent first) =>
+        new(_state.Uuid, _state.Name, _state.Class, _state.Qid, _state.Label, _state.Properties, _state.Tags, _state.Features, _state.Firewall, _state.DispId)
+        { Time = first.Time, Cause = EventCause.System("stream start") };
+
+    private void OnJournalReply(object message)
+    {
+        var write = _pending!;
+        switch (_stream.Outcome(message, write))
+        {
+            case WriteOutcome.Succeeded:
+                _stream.Commit(write);
+                _pending = null;
+                var applied = ImmutableArray.CreateBuilder<QubeEvent>();
+                foreach (var e in write.Events.Cast<QubeEvent>())
+                {
+                    var before = _state;
+                    _state = e is QubeCreated created ? QubeState.FromCreated(created) : _state.Apply(e);
+                    applied.Add(e);
+                    foreach (var notice in EventNotices.After(before, e))
+                        _events.Tell(notice);
+                }
+                _collection.Tell(new QubeChanged(Name, applied.ToImmutable(), _state));
+                var then = _onWritten;
+                _onWritten = null;
+                _onWriteFailed = null;
+                then?.Invoke();
+                UnstashIfIdle();
+                break;
+            case WriteOutcome.Rejected:
+                // Nothing was stored (the event could not be serialized): state and stream are unchanged.
+                _pending = null;
+                var rejected = _onWriteFailed;
+                _onWritten = null;
+                _onWriteFailed = null;
+                rejected?.Invoke(JournalStream.CauseOf(message) ?? new Exception("journal rejected the event"));
+                UnstashIfIdle();
+                break;
+            case WriteOutcome.Failed:
+                // The outcome is unknown (the row may or may not be there): answer, then restart and recover from the journal.
+                var cause = JournalStream.CauseOf(message);
+                _onWriteFailed?.Invoke(cause ?? new Exception("journal write failed"));
+                _pending = null;
+                _onWritten = null;
+                _onWriteFailed = null;
+                _collection.Tell(new QubeChanged(Name, [], _state));
+                throw new JournalWriteFailedException($"qube {Name}: journal write failed: {cause?.Message}", cause);
+        }
+    }
+
+    private void UnstashIfIdle()
+    {
+        if (_pending is null && _awaiting is null)
+            Stash.UnstashAll();
+    }
+
+    private void Recovering(object message)
+    {
+        switch (message)
+        {
+            case ReplayedMessage r:
+                var payload = r.Persistent.Payload is Tagged t ? t.Payload : r.Persistent.Payload;
+                var e = (DomainEvent)payload;
+                var bytes = EventCodec.Encode(e);
+                var manifest = EventCodec.ManifestOf(e);
+                if (e.PrevHash != _stream.LastHash)
+                    throw new InvalidOperationException($"qube {Name}: chain broken at event {r.Persistent.SequenceNr}");
+                _stream = new JournalStream(_stream.PersistenceId, r.Persistent.SequenceNr,
+                    EventCodec.Hash(_stream.PersistenceId, r.Persistent.SequenceNr, manifest, bytes), _journal);
+                _replay!.Add(e);
+                break;
+            case RecoverySuccess:
+                var events = _replay!;
+                _replay = null;
+                if (events.Count > 0 && events[0] is QubeCreated first)
+                    _state = events.Skip(1).Cast<QubeEvent>().Aggregate(QubeState.FromCreated(first), (s, ev) => s.Apply(ev));
+                _log.Info("qube {0}: recovered {1} events, power state {2}", Name, events.Count, _state.Power);
+                _collection.Tell(new QubeChanged(Name, [], _state));
+                // Re-adopt: ask the backend what it runs and take it as it is.
+                _backend.ListDomainsAsync(CancellationToken.None)
+                    .PipeTo(Self, success: list => new Reconcile(list.FirstOrDefault(d => d.Name == Name)?.State));
+                Stash.UnstashAll();
+                break;
+            case ReplayMessagesFailure f:
+                throw new JournalWriteFailedException($"qube {Name}: replay failed: {f.Cause.Message}", f.Cause);
+            default:
+                Stash.Stash();
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- backend calls
+
+    private sealed record BackendOpDone(int Op, Exception? Error, object? Result);
+    private int _opCounter;
+
+    /// <summary>Runs a backend call; <paramref name="then"/> runs on the actor when it completes.</summary>
+    private void RunBackend(Func<CancellationToken, Task> call, Action<Exception?> then, CancellationToken ct = default)
+    {
+        var op = ++_opCounter;
+        Task task;
+        try
+        {
+            task = call(ct);
+        }
+        catch (Exception ex)
+        {
+            task = Task.FromException(ex);
+        }
+        task.ContinueWith(t => new BackendOpDone(op, t.Exception?.GetBaseException() ?? (t.IsCanceled ? new OperationCanceledException() : null), null),
+            TaskScheduler.Default).PipeTo(Self);
+        _awaiting = message =>
+        {
+            if (message is not BackendOpDone done || done.Op != op)
+                return false;
+            _awaiting = null;
+            then(done.Error);
+            UnstashIfIdle();
+            return true;
+        };
+    }
+
+    private void Publish(string name, params (string, string)[] args) => _events.Tell(QubesEventNotice.Of(Name, name, args));
+
+    private static void Reply(IActorRef? replyTo, CommandResult result) => replyTo?.Tell(result);
+
+    // ---------------------------------------------------------------- lifecycle
+
+    private void OnPersistEvents(PersistEvents p)
+    {
+        Persist(p.Events, () =>
+        {
+            Reply(p.ReplyTo, new Done(p.Output));
+            if (p.Network is { } change)
+                Replumb(change.NewNetVm, p.Events[0].Cause);
+        }, ex => Reply(p.ReplyTo, new Refused(new QubesError($"Failed to record the change: {ex.Message}"))));
+    }
+
+    private void OnStart(Start s)
+    {
+        if (_state.Power != PowerState.Halted)
+        {
+            Reply(s.ReplyTo, new Done()); // qubesd: start of an active qube is a silent no-op
+            return;
+        }
+        if (_state.Failed && !s.ClearFailed)
+        {
+            Reply(s.ReplyTo, new Refused(new QubesVMError($"Qube {Name} has failed ({_state.FailedReason}); reset it first")));
+            return;
+        }
+        _restart = s.Restart;
+        var prelude = _state.Failed ? new QubeEvent[] { new QubeFailedReset { Time = Now, Cause = s.Cause } } : [];
+        if (s.StartRefusal is { } refusal)
+        {
+            FailStart(refusal, new QubesError(refusal), s);
+            return;
+        }
+        Publish("domain-pre-start");
+        if (s.NetVm is null)
+        {
+            Launch(s, prelude);
+            return;
+        }
+        _collection.Tell(new EnsureRunning(s.NetVm, Self));
+        _awaiting = message =>
+        {
+            if (message is not CommandResult result)
+                return false;
+            _awaiting = null;
+            if (result is Refused r)
+                FailStart(r.Error.Message, r.Error, s);
+            else
+                Launch(s, prelude);
+            UnstashIfIdle();
+            return true;
+        };
+    }
+
+    private void Launch(Start s, IReadOnlyList<QubeEvent> prelude)
+    {
+        Persist([.. prelude, new QubeStarting(s.NetVm) { Time = Now, Cause = s.Cause }], () =>
+            RunBackend(ct => _backend.StartAsync(s.Spec, ct), error =>
+            {
+                if (error is not null)
+                {
+                    FailStart(error.Message, new QubesError($"Start failed: {error.Message}"), s);
+                    return;
+                }
+                Persist([new QubeStarted(PowerState.Running) { Time = Now, Cause = s.Cause }], () =>
+                {
+                    Reply(s.ReplyTo, new Done());
+                    ApplyClientFirewalls();
+                    foreach (var device in s.RequiredDevices)
+                        Self.Tell(new AttachDeviceNow(device, "required", ImmutableSortedDictionary<string, string>.Empty, s.Cause, null));
+                });
+            }),
+            ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
+    }
+
+    private void FailStart(string reason, QubesError error, Start s) =>
+        Persist([new QubeStartFailed(reason) { Time = Now, Cause = s.Cause }], () => Reply(s.ReplyTo, new Refused(error)),
+            _ => Reply(s.ReplyTo, new Refused(error)));
+
+    private void OnShutdown(Shutdown s)
+    {
+        if (!_state.Power.IsActive())
+        {
+            Reply(s.ReplyTo, new Refused(QubesVMNotStartedError.Default(Name)));
+            return;
+        }
+        if (_state.Power is PowerState.Paused or PowerState.Suspended)
+        {
+            if (!s.Force)
+            {
+                Reply(s.ReplyTo, new Refused(QubesVMNotRunningError.Default(Name)));
+                return;
+            }
+            OnKill(s.Cause, s.ReplyTo, "paused qube destroyed by forced shutdown");
+            return;
+        }
+        Publish("domain-pre-shutdown", ("force", s.Force ? "True" : "False"));
+        Persist([new QubeShuttingDown(s.Force) { Time = Now, Cause = s.Cause }], () =>
+        {
+            if (!s.Wait)
+                Reply(s.ReplyTo, new Done());
+            using var timeout = new CancellationTokenSource();
+            var cts = new CancellationTokenSource(s.Timeout);
+            _expectingStop = true;
+            RunBackend(ct => _backend.ShutdownAsync(Name, cts.Token), error =>
+            {
+                cts.Dispose();
+                if (error is null)
+                {
+                    Stopped(StopKind.Shutdown, null, s.Cause, () => { if (s.Wait) Reply(s.ReplyTo, new Done()); });
+                    return;
+                }
+                // Graceful shutdown did not finish within shutdown_timeout: fall back to kill (DESIGN.md).
+                var reason = error is OperationCanceledException
+                    ? $"shutdown timed out after {s.Timeout.TotalSeconds:0}s"
+                    : $"shutdown failed: {error.Message}";
+                Publish("domain-shutdown-failed", ("reason", reason));
+                RunBackend(ct => _backend.KillAsync(Name, ct), _ =>
+                    Stopped(StopKind.Killed, reason, s.Cause, () =>
+                    {
+                        if (s.Wait)
+                            Reply(s.ReplyTo, new Refused(QubesVMShutdownTimeoutError.Default(Name)));
+                    }));
+            });
+        });
+    }
+
+    private void OnKill(EventCause cause, IActorRef? replyTo, string reason)
+    {
+        if (!_state.Power.IsActive())
+        {
+            Reply(replyTo, new Refused(QubesVMNotStartedError.Default(Name)));
+            return;
+        }
+        _expectingStop = true;
+        RunBackend(ct => _backend.KillAsync(Name, ct), error =>
+        {
+            if (error is not null && _backend is not null)
+                _log.Warning("qube {0}: kill reported {1}; recording it as stopped", Name, error.Message);
+            Stopped(StopKind.Killed, reason, cause, () => Reply(replyTo, new Done()));
+        });
+    }
+
+    private void Stopped(StopKind kind, string? reason, EventCause cause, Action then)
+    {
+        _expectingStop = false;
+        Persist([new QubeStopped(kind, reason) { Time = Now, Cause = cause }], then);
+    }
+
+    private void OnPause(Pause p)
+    {
+        if (_state.Power is not (PowerState.Running or PowerState.Transient))
+        {
+            Reply(p.ReplyTo, new Refused(QubesVMNotRunningError.Default(Name)));
+            return;
+        }
+        Publish("domain-pre-paused");
+        RunBackend(ct => _backend.PauseAsync(Name, ct), error =>
+        {
+            if (error is not null)
+                Reply(p.ReplyTo, new Refused(new QubesVMError($"Failed to pause: {error.Message}")));
+            else
+                Persist([new QubePaused { Time = Now, Cause = p.Cause }], () => Reply(p.ReplyTo, new Done()));
+        });
+    }
+
+    private void OnUnpause(EventCause cause, IActorRef replyTo)
+    {
+        if (_state.Power == PowerState.Suspended)
+        {
+            OnResume(new Resume(cause, replyTo));
+            return;
+        }
+        if (_state.Power != PowerState.Paused)
+        {
+            Reply(replyTo, new Refused(QubesVMNotPausedError.Default(Name)));
+            return;
+        }
+        Publish("domain-pre-unpaused");
+        RunBackend(ct => _backend.UnpauseAsync(Name, ct), error =>
+        {
+            if (error is not null)
+                Reply(replyTo, new Refused(new QubesVMError($"Failed to unpause: {error.Message}")));
+            else
+                Persist([new QubeUnpaused { Time = Now, Cause = cause }], () => Reply(replyTo, new Done()));
+        });
+    }
+
+    private void OnSuspend(Suspend s)
+    {
+        if (_state.Power is not (PowerState.Running or PowerState.Transient or PowerState.Paused))
+        {
+            Reply(s.ReplyTo, new Refused(QubesVMNotRunningError.Default(Name)));
+            return;
+        }
+        var suspended = false;
+        RunBackend(async ct => suspended = await _backend.SuspendAsync(Name, ct), error =>
+        {
+            if (error is not null)
+                Reply(s.ReplyTo, new Refused(new QubesVMError($"Failed to suspend: {error.Message}")));
+            else
+                Persist([suspended ? new QubeSuspended { Time = Now, Cause = s.Cause } : new QubePaused { Time = Now, Cause = s.Cause }],
+                    () => Reply(s.ReplyTo, new Done()));
+        });
+    }
+
+    private void OnResume(Resume r)
+    {
+        if (_state.Power == PowerState.Paused)
+        {
+            OnUnpause(r.Cause, r.ReplyTo);
+            return;
+        }
+        if (_state.Power != PowerState.Suspended)
+        {
+            Reply(r.ReplyTo, new Refused(QubesVMNotPausedError.Default(Name)));
+            return;
+        }
+        RunBackend(ct => _backend.ResumeAsync(Name, ct), error =>
+        {
+            if (error is not null)
+                Reply(r.ReplyTo, new Refused(new QubesVMError($"Failed to resume: {error.Message}")));
+            else
+                Persist([new QubeResumed { Time = Now, Cause = r.Cause }], () => Reply(r.ReplyTo, new Done()));
+        });
+    }
+
+    private void OnDomainDied(DomainDied d)
+    {
+        if (!_state.Power.IsActive() || _expectingStop)
+            return;
+        var kind = d.Crashed ? StopKind.Crashed : StopKind.Shutdown;
+        _log.Warning("qube {0}: domain died ({1})", Name, d.Reason);
+        Stopped(kind, d.Reason, EventCause.Backend(d.Reason), () => Context.Parent.Tell(new StoppedUnasked(_state, _restart, kind)));
+    }
+
+    private void OnReconcile(Reconcile r)
+    {
+        var cause = EventCause.System("reconciliation after daemon restart");
+        var backendActive = r.BackendState is { } b && b.IsActive();
+        if (_state.Class == QubeClass.AdminVM)
+            return;
+        if (_state.Power.IsActive() && !backendActive)
+        {
+            var kind = _state.Power == PowerState.Halting ? StopKind.Shutdown : StopKind.Crashed;
+            Stopped(kind, "not running after daemon restart", cause,
+                () => { if (kind == StopKind.Crashed) Context.Parent.Tell(new StoppedUnasked(_state, _restart, kind)); });
+        }
+        else if (backendActive && _state.Power != r.BackendState)
+        {
+            Persist([new QubeAdopted(r.BackendState!.Value) { Time = Now, Cause = cause }], ApplyClientFirewalls);
+        }
+        else if (backendActive)
+        {
+            ApplyClientFirewalls();
+        }
+    }
+
+    // ---------------------------------------------------------------- network
+
+    private void Replumb(string? newNetVm, EventCause cause)
+    {
+        if (!_state.Power.IsActive() || _state.ConnectedNetVm == newNetVm)
+            return;
+        var old = _state.ConnectedNetVm;
+        if (old is not null)
+            RunBackend(ct => _backend.DetachNetworkAsync(Name, ct), _ =>
+                Persist([new QubeNetworkDetached(old) { Time = Now, Cause = cause }], () => Attach(newNetVm, cause)));
+        else
+            Attach(newNetVm, cause);
+    }
+
+    private void Attach(string? netvm, EventCause cause)
+    {
+        if (netvm is null)
+            return;
+        RunBackend(ct => _backend.AttachNetworkAsync(Name, netvm, ct), error =>
+        {
+            if (error is not null)
+                _log.Warning("qube {0}: cannot attach network to {1}: {2}", Name, netvm, error.Message);
+            else
+                Persist([new QubeNetworkAttached(netvm) { Time = Now, Cause = cause }], () => { });
+        });
+    }
+
+    private void OnNetworkLost(NetworkLost n)
+    {
+        if (_state.ConnectedNetVm != n.NetVm)
+            return;
+        RunBackend(ct => _backend.DetachNetworkAsync(Name, ct), _ =>
+            Persist([new QubeNetworkDetached(n.NetVm) { Time = Now, Cause = EventCause.Supervisor($"netvm {n.NetVm} stopped") }], () => { }));
+    }
+
+    private void OnReattach(string netvm)
+    {
+        // Paused clients get their link back when they are unpaused (§3.1).
+        if (_state.Power is not (PowerState.Running or PowerState.Transient) || _state.ConnectedNetVm == netvm)
+            return;
+        Replumb(netvm, EventCause.Supervisor($"netvm {netvm} is running again"));
+    }
+
+    private void HandleFirewall(object message)
+    {
+        switch (message)
+        {
+            case EnforceFirewalls all:
+                var stale = _clientFirewalls.Keys.Except(all.Clients.Select(c => c.Client)).ToList();
+                _clientFirewalls.Clear();
+                foreach (var c in all.Clients)
+                    _clientFirewalls[c.Client] = c;
+                if (_state.Power.IsActive())
+                {
+                    foreach (var client in stale)
+                        FireAndForget(ct => _backend.RemoveFirewallAsync(Name, client, ct));
+                    ApplyClientFirewalls();
+                }
+                break;
+            case EnforceClientFirewall one:
+                _clientFirewalls[one.Client.Client] = one.Client;
+                if (_state.Power.IsActive())
+                    FireAndForget(ct => _backend.ApplyFirewallAsync(Name, one.Client, ct));
+                break;
+            case ForgetClientFirewall forget:
+                if (_clientFirewalls.Remove(forget.Client) && _state.Power.IsActive())
+                    FireAndForget(ct => _backend.RemoveFirewallAsync(Name, forget.Client, ct));
+                break;
+        }
+    }
+
+    private void ApplyClientFirewalls()
+    {
+        foreach (var rules in _clientFirewalls.Values)
+            FireAndForget(ct => _backend.ApplyFirewallAsync(Name, rules, ct));
+    }
+
+    private void FireAndForget(Func<CancellationToken, Task> call)
+    {
+        var name = Name;
+        call(CancellationToken.None).ContinueWith(t =>
+        {
+            if (t.IsFaulted)
+                _log.Warning("qube {0}: firewall update failed: {1}", name, t.Exception?.GetBaseException().Message);
+        }, TaskScheduler.Default);
+    }
+
+    // ---------------------------------------------------------------- devices
+
+    private void OnAttachDevice(AttachDeviceNow a)
+    {
+        if (!_state.Power.IsActive())
+        {
+            Reply(a.ReplyTo, new Refused(new QubesVMNotRunningError("VM not running, cannot attach device, do you mean `assign`?")));
+            return;
+        }
+        var key = $"{a.Device.DeviceClass}:{a.Device.Address}";
+        if (_state.Attachments.ContainsKey(key))
+        {
+            Reply(a.ReplyTo, new Refused(new DeviceAlreadyAttached($"device {a.Device.Address} of class {a.Device.DeviceClass} already attached to {Name}")));
+            return;
+        }
+        Publish($"device-pre-attach:{a.Device.DeviceClass}", ("device", a.Device.Address));
+        RunBackend(ct => _backend.AttachDeviceAsync(Name, a.Device, ct), error =>
+        {
+            if (error is not null)
+                Reply(a.ReplyTo, new Refused(new QubesError($"Failed to attach {a.Device.Address}: {error.Message}")));
+            else
+                Persist([new QubeDeviceAttached(a.Device.DeviceClass, a.Device.Address, a.Options) { Time = Now, Cause = a.Cause }],
+                    () => Reply(a.ReplyTo, new Done()));
+        });
+    }
+
+    private void OnDetachDevice(DetachDeviceNow d)
+    {
+        var key = $"{d.DeviceClass}:{d.Device.Address}";
+        if (!_state.Attachments.ContainsKey(key))
+        {
+            Reply(d.ReplyTo, new Refused(new DeviceNotAssigned($"device {d.Device.Address} of class {d.DeviceClass} not attached to {Name}")));
+            return;
+        }
+        Publish($"device-pre-detach:{d.DeviceClass}", ("port", d.Device.Address));
+        RunBackend(ct => _backend.DetachDeviceAsync(Name, d.Device, ct), _ =>
+            Persist([new QubeDeviceDetached(d.DeviceClass, d.Device.Address, d.Reason) { Time = Now, Cause = d.Cause }],
+                () => Reply(d.ReplyTo, new Done())));
+    }
+}

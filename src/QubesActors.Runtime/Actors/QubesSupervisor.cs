@@ -1,0 +1,864 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+using QubesActors.Core.Devices;
+using QubesActors.Core.Errors;
+using QubesActors.Core.Events;
+using QubesActors.Core.Firewall;
+using QubesActors.Core.Model;
+using QubesActors.Core.Rules;
+using QubesActors.Runtime.Backend;
+using QubesActors.Runtime.Persistence;
+using static QubesActors.Runtime.Actors.QubeProtocol;
+using static QubesActors.Runtime.Actors.QubesProtocol;
+
+namespace QubesActors.Runtime.Actors;
+
+/// <summary>
+/// <c>/user/qubes</c>: the collection. Holds a view of every qube (kept current by the qube actors' change reports),
+/// decides cross-qube invariants with the pure rules of Core, routes lifecycle commands to the qube actors and keeps
+/// networks, firewalls and devices consistent when qubes come and go. Collection changes are decided one at a time
+/// (the next waits until the previous one is persisted), so no decision ever reads a stale view.
+/// </summary>
+public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
+{
+    private const string Services = "services";
+    private const string Apps = "apps";
+    private const string Disposables = "disposables";
+    private const string Admin = "admin";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IDomainBackend _backend;
+    private readonly IActorRef _events;
+    private readonly IActorRef _journal;
+    private readonly Func<LoadedJournal> _load;
+    private readonly Dictionary<string, IActorRef> _groups = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IActorRef> _groupOf = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _quarantined = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ImmutableArray<BackendDevice>> _available = new(StringComparer.Ordinal);
+    /// <summary>Which netvm currently enforces which client's rules, and the rules sent.</summary>
+    private readonly Dictionary<string, (string NetVm, ImmutableArray<string> Rules)> _enforced = new(StringComparer.Ordinal);
+    private readonly List<IActorRef> _readyWaiters = [];
+    private CollectionState _view = CollectionState.Empty;
+    private JournalStream? _collectionStream;
+    private PendingWrite? _collectionWrite;
+    private Action? _afterCollectionWrite;
+    private IActorRef? _mutationCaller;
+    private string? _mutationCreated;
+    private bool _ready;
+    private TimeSpan _recoveryTime;
+    private IDisposable? _backendSubscription;
+
+    public QubesSupervisor(IDomainBackend backend, IActorRef events, IActorRef journal, Func<LoadedJournal> load)
+    {
+        _backend = backend;
+        _events = events;
+        _journal = journal;
+        _load = load;
+    }
+
+    public static Props Props(IDomainBackend backend, IActorRef events, IActorRef journal, Func<LoadedJournal> load) =>
+        Akka.Actor.Props.Create(() => new QubesSupervisor(backend, events, journal, load));
+
+    public IStash Stash { get; set; } = null!;
+
+    private sealed record Loaded(LoadedJournal Journal);
+    private sealed record BackendDomains(IReadOnlyList<RunningDomain> Domains);
+    private sealed record DevicesListed(string Backend, IReadOnlyList<BackendDevice> Devices);
+    private sealed record CleanupDisposable(string Name);
+    private sealed record FromBackend(BackendEvent Event);
+
+    protected override void PreStart()
+    {
+        foreach (var group in new[] { Admin, Services, Apps, Disposables })
+            _groups[group] = Context.ActorOf(DomainSupervisor.Props(_backend, _events, _journal), group);
+        var self = Self;
+        _backendSubscription = _backend.Subscribe(e => self.Tell(new FromBackend(e)));
+        // The bulk read is blocking I/O: run it off the actor's thread and get the result as a message.
+        Task.Run(() => new Loaded(_load())).PipeTo(Self);
+    }
+
+    protected override void PostStop() => _backendSubscription?.Dispose();
+
+    /// <summary>A group (services, apps) restarting would lose the grandchildren; restart keeps children, so resume.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(ex => Directive.Resume);
+
+    protected override void OnReceive(object message)
+    {
+        if (!_ready)
+        {
+            Starting(message);
+            return;
+        }
+        if (_collectionWrite is not null && JournalStream.IsJournalReply(message))
+        {
+            OnCollectionJournalReply(message);
+            return;
+        }
+        switch (message)
+        {
+            case QubeChanged c: OnQubeChanged(c); return;
+            case CommandResult r when _mutationCaller is not null: EndMutation(r); return;
+            case GetCollection: Sender.Tell(Snapshot()); return;
+            case WaitUntilReady: Sender.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count)); return;
+            case FromBackend b: OnBackendEvent(b.Event); return;
+            case DevicesListed d: OnDevicesListed(d); return;
+            case EnsureRunning e: OnStart(e.Name, EventCause.Supervisor("netvm of a starting qube"), e.ReplyTo, clearFailed: false); return;
+            case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), ActorRefs.Nobody, clearFailed: false); return;
+            case Escalated e: OnEscalated(e); return;
+            case DomainSupervisor.QubeActorStopped s: OnActorStopped(s.Name); return;
+            case BackendDomains: return;
+            case Status.Failure f: _log.Error(f.Cause, "background task failed"); return;
+        }
+        if (message is IQubesCommand command && IsLifecycle(command))
+        {
+            Try(() => OnLifecycle(command));
+            return;
+        }
+        if (message is IQubesCommand or CleanupDisposable)
+        {
+            if (_mutationCaller is not null || _collectionWrite is not null)
+            {
+                Stash.Stash();
+                return;
+            }
+            Try(() => OnMutation(message));
+            return;
+        }
+        Unhandled(message);
+    }
+
+    private void Try(Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (QubesError error)
+        {
+            Sender.Tell(new Refused(error));
+            if (_mutationCaller is null && _collectionWrite is null)
+                Stash.UnstashAll();
+        }
+    }
+
+    // ------------------------------------------------------------------ recovery
+
+    private void Starting(object message)
+    {
+        switch (message)
+        {
+            case Loaded l:
+                Recover(l.Journal);
+                break;
+            case Status.Failure f:
+                _log.Error(f.Cause, "journal could not be loaded");
+                throw new InvalidOperationException("journal could not be loaded", f.Cause);
+            case BackendDomains b:
+                Reconcile(b.Domains);
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
+    }
+
+    private void Recover(LoadedJournal journal)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var view = CollectionState.Empty;
+        var collection = journal.Collection;
+        if (collection is not null)
+        {
+            if (collection.IsBroken)
+                _log.Error("collection stream: {0}; global properties recovered up to the break", collection.Broken);
+            foreach (var e in collection.Events.Cast<CollectionEvent>())
+                view = view.Apply(e);
+        }
+        _collectionStream = new JournalStream(JournalSettings.CollectionPersistenceId, collection?.LastSequenceNr ?? 0, collection?.LastHash ?? "", _journal);
+
+        var spawns = new List<SpawnQube>();
+        foreach (var stream in journal.Qubes)
+        {
+            if (stream.Events.Count == 0 || stream.Events[0] is not QubeCreated created)
+            {
+                if (stream.Events.Count > 0 || stream.IsBroken)
+                    _log.Error("stream {0} does not start with its creation; ignored ({1})", stream.PersistenceId, stream.Broken);
+                continue;
+            }
+            QubeState state;
+            string? problem = stream.Broken;
+            try
+            {
+                state = stream.Events.Skip(1).Cast<QubeEvent>().Aggregate(QubeState.FromCreated(created), (s, e) => s.Apply(e));
+            }
+            catch (InvalidOperationException ex)
+            {
+                state = QubeState.FromCreated(created);
+                problem = ex.Message;
+            }
+            if (state.Removed)
+                continue;
+            if (problem is not null)
+            {
+                _quarantined[state.Name] = problem;
+                _log.Error("qube {0} quarantined: {1}", state.Name, problem);
+            }
+            view = view.WithQube(state);
+            if (problem is null)
+                spawns.Add(new SpawnQube(state, stream.LastSequenceNr, stream.LastHash));
+        }
+        if (view.Find(CollectionState.AdminName) is { } dom0 && !spawns.Any(s => s.State.Class == QubeClass.AdminVM))
+            spawns.Add(new SpawnQube(dom0, 0, ""));
+        _view = view;
+        foreach (var spawn in spawns)
+            Spawn(spawn);
+        _recoveryTime = journal.Elapsed + clock.Elapsed;
+        _log.Info("recovered {0} qubes ({1} quarantined) in {2:0} ms", _view.Qubes.Count, _quarantined.Count, _recoveryTime.TotalMilliseconds);
+        _backend.ListDomainsAsync(CancellationToken.None).PipeTo(Self, success: list => new BackendDomains(list));
+    }
+
+    /// <summary>Domains keep running while the daemon is down: take over what runs, record what died.</summary>
+    private void Reconcile(IReadOnlyList<RunningDomain> running)
+    {
+        var byName = running.ToDictionary(d => d.Name, StringComparer.Ordinal);
+        foreach (var qube in _view.Qubes.Values)
+        {
+            if (qube.Class == QubeClass.AdminVM || _quarantined.ContainsKey(qube.Name))
+                continue;
+            byName.TryGetValue(qube.Name, out var domain);
+            if (qube.Power.IsActive() || domain is not null)
+                ToActor(qube.Name, new Reconcile(domain?.State));
+            if (domain is not null)
+                _enforced.Remove(qube.Name);
+        }
+        _ready = true;
+        ListDevices(CollectionState.AdminName);
+        foreach (var qube in _view.Qubes.Values.Where(q => byName.ContainsKey(q.Name)))
+        {
+            ListDevices(qube.Name);
+            SyncFirewall(qube.Name);
+        }
+        foreach (var w in _readyWaiters)
+            w.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count));
+        Stash.UnstashAll();
+        // Autostart (qubesd starts these at boot); the netvm chain comes up on the way.
+        foreach (var qube in _view.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM && !q.Power.IsActive() && !byName.ContainsKey(q.Name)
+                                                            && !q.Failed && !_quarantined.ContainsKey(q.Name) && _view.EffectiveBool(q, "autostart")))
+            OnStart(qube.Name, EventCause.System("autostart"), ActorRefs.Nobody, clearFailed: false);
+    }
+
+    private void Spawn(SpawnQube spawn)
+    {
+        var group = _groups[GroupFor(spawn.State)];
+        _groupOf[spawn.State.Name] = group;
+        group.Tell(spawn);
+    }
+
+    private string GroupFor(QubeState q) => q.Class switch
+    {
+        QubeClass.AdminVM => Admin,
+        QubeClass.DispVM when !_view.EffectiveBool(q, "provides_network") => Disposables,
+        _ when IsServiceQube(q) => Services,
+        _ => Apps,
+    };
+
+    /// <summary>Service qubes: network providers, device controllers (PCI devices of their own), servicevm-flagged.</summary>
+    private bool IsServiceQube(QubeState q) =>
+        _view.EffectiveBool(q, "provides_network") || q.Assignments.Values.Any(a => a.DeviceClass == "pci")
+                                                  || q.Features.TryGetValue("servicevm", out var s) && s.Length > 0;
+
+    private void ToActor(string name, object message)
+    {
+        if (_groupOf.TryGetValue(name, out var group))
+            group.Tell(new ToQube(name, message), Sender);
+    }
+
+    private CollectionSnapshot Snapshot() =>
+        new(_view, _quarantined.ToImmutableSortedDictionary(), _available.ToImmutableDictionary(), true);
+
+    // ------------------------------------------------------------------ collection changes
+
+    private void BeginMutation(string qube, IReadOnlyList<QubeEvent> events, string output = "", NetworkChange? network = null)
+    {
+        _mutationCaller = Sender;
+        ToActor(qube, new PersistEvents([.. events], Self, output, network));
+    }
+
+    private void EndMutation(CommandResult result)
+    {
+        var caller = _mutationCaller!;
+        _mutationCaller = null;
+        if (result is Refused && _mutationCreated is { } created)
+        {
+            _groupOf.Remove(created, out var group);
+            group?.Tell(new StopQubeActor(created));
+        }
+        _mutationCreated = null;
+        caller.Tell(result);
+        Stash.UnstashAll();
+    }
+
+    private void PersistCollection(CollectionEvent e, Action then)
+    {
+        _collectionWrite = _collectionStream!.Prepare([e], Self);
+        _afterCollectionWrite = then;
+        _mutationCaller = Sender;
+        _collectionStream.Send(_collectionWrite);
+    }
+
+    private void OnCollectionJournalReply(object message)
+    {
+        var write = _collectionWrite!;
+        var outcome = _collectionStream!.Outcome(message, write);
+        if (outcome is WriteOutcome.NotMine or WriteOutcome.Progress)
+            return;
+        var caller = _mutationCaller!;
+        _collectionWrite = null;
+        _mutationCaller = null;
+        if (outcome == WriteOutcome.Succeeded)
+        {
+            _collectionStream.Commit(write);
+            foreach (var e in write.Events.Cast<CollectionEvent>())
+            {
+                _view = _view.Apply(e);
+                foreach (var notice in EventNotices.After(e))
+                    _events.Tell(notice);
+            }
+            _afterCollectionWrite?.Invoke();
+            caller.Tell(new Done());
+        }
+        else
+        {
+            caller.Tell(new Refused(new QubesError($"Failed to record the change: {JournalStream.CauseOf(message)?.Message}")));
+            if (outcome == WriteOutcome.Failed)
+            {
+                // Unknown outcome: the collection stream is re-read at the next start; until then refuse further global changes.
+                _collectionStream = new JournalStream(JournalSettings.CollectionPersistenceId, long.MaxValue / 2, "", _journal);
+            }
+        }
+        _afterCollectionWrite = null;
+        Stash.UnstashAll();
+    }
+
+    private void OnMutation(object message)
+    {
+        var now = DateTimeOffset.UtcNow;
+        switch (message)
+        {
+            case CreateQube c:
+                Create(CollectionRules.CreateQube(_view, c.Class, c.Name, c.Label, c.Template, c.Properties, c.Caller.Cause($"admin.vm.Create.{c.Class}"), now, Guid.NewGuid())
+                    with { Tags = [$"created-by-{c.Caller.Name}"] });
+                break;
+            case CreateDisposable d:
+                var caller = _view.Get(d.Caller.Name);
+                var baseName = d.Base == CollectionState.AdminName ? _view.Effective(caller, "default_dispvm") : d.Base;
+                if (baseName is null)
+                    throw new QubesValueError("Refusing to create disposable: no default_dispvm");
+                var dispId = _view.NextDispId(Random.Shared.Next, now);
+                Create(CollectionRules.CreateDisposable(_view, baseName, d.Caller.Name, d.Caller.Cause("admin.vm.CreateDisposable"), now, Guid.NewGuid(), dispId));
+                break;
+            case RemoveQube r:
+                Remove(r.Name, r.Caller.Cause("admin.vm.Remove"));
+                break;
+            case CleanupDisposable c when _view.Find(c.Name) is { } disp && !disp.Power.IsActive():
+                _mutationCaller = ActorRefs.Nobody;
+                try
+                {
+                    Remove(c.Name, EventCause.Supervisor("disposable stopped"));
+                }
+                catch (QubesError e)
+                {
+                    _mutationCaller = null;
+                    _log.Warning("disposable {0} cannot be removed: {1}", c.Name, e.Message);
+                }
+                break;
+            case CleanupDisposable:
+                break;
+            case SetProperty p:
+                EnsureUsable(p.Name);
+                var set = CollectionRules.SetProperty(_view, p.Name, p.Property, p.Value, p.Caller.Cause("admin.vm.property.Set"), now);
+                BeginMutation(p.Name, [set], network: NetworkAfter(p.Name, set));
+                break;
+            case ResetProperty p:
+                EnsureUsable(p.Name);
+                var reset = CollectionRules.ResetProperty(_view, p.Name, p.Property, p.Caller.Cause("admin.vm.property.Reset"), now);
+                BeginMutation(p.Name, [reset], network: NetworkAfter(p.Name, reset));
+                break;
+            case SetGlobalProperty g:
+                var globalSet = CollectionRules.SetGlobal(_view, g.Property, g.Value, g.Caller.Cause("admin.property.Set"), now);
+                PersistCollection(globalSet, () => AfterGlobalChange(g.Property));
+                break;
+            case ResetGlobalProperty g:
+                var globalReset = CollectionRules.ResetGlobal(_view, g.Property, g.Caller.Cause("admin.property.Reset"), now);
+                PersistCollection(globalReset, () => AfterGlobalChange(g.Property));
+                break;
+            case SetFeature f:
+                EnsureUsable(f.Name);
+                BeginMutation(f.Name, [CollectionRules.SetFeature(_view, f.Name, f.Feature, f.Value, f.Caller.Cause("admin.vm.feature.Set"), now)]);
+                break;
+            case RemoveFeature f:
+                EnsureUsable(f.Name);
+                BeginMutation(f.Name, [CollectionRules.RemoveFeature(_view, f.Name, f.Feature, f.Caller.Cause("admin.vm.feature.Remove"), now)]);
+                break;
+            case AddTag t:
+                EnsureUsable(t.Name);
+                if (CollectionRules.AddTag(_view, t.Name, t.Tag, t.Caller.Name, t.Caller.Cause("admin.vm.tag.Set"), now) is { } added)
+                    BeginMutation(t.Name, [added]);
+                else
+                    Sender.Tell(new Done());
+                break;
+            case RemoveTag t:
+                EnsureUsable(t.Name);
+                BeginMutation(t.Name, [CollectionRules.RemoveTag(_view, t.Name, t.Tag, t.Caller.Name, t.Caller.Cause("admin.vm.tag.Remove"), now)]);
+                break;
+            case SetNotes n:
+                EnsureUsable(n.Name);
+                if (n.Notes.Length > 256000)
+                    throw new ProtocolError("Notes too long");
+                BeginMutation(n.Name, [new QubeNotesSet(n.Notes) { Time = now, Cause = n.Caller.Cause("admin.vm.notes.Set") }]);
+                break;
+            case SetFirewall f:
+                EnsureUsable(f.Name);
+                if (_view.Get(f.Name).Class == QubeClass.AdminVM)
+                    throw new ProtocolError("Firewall rules are not supported for dom0");
+                var rules = FirewallRuleSet.ParseRules(f.Rules);
+                BeginMutation(f.Name, [new QubeFirewallSet([.. rules.Select(r => r.ToApiString())]) { Time = now, Cause = f.Caller.Cause("admin.vm.firewall.Set") }]);
+                break;
+            case CreateLabel l:
+                PersistCollection(CollectionRules.CreateLabel(_view, l.Label, l.Color, l.Caller.Cause("admin.label.Create"), now), () => { });
+                break;
+            case RemoveLabel l:
+                PersistCollection(CollectionRules.RemoveLabel(_view, l.Label, l.Caller.Cause("admin.label.Remove"), now), () => { });
+                break;
+            case AssignDevice a:
+                EnsureUsable(a.Name);
+                Assign(a, now);
+                break;
+            case UnassignDevice u:
+                EnsureUsable(u.Name);
+                var frontend = _view.Get(u.Name);
+                var key = $"{u.DeviceClass}:{u.Device}";
+                if (!frontend.Assignments.ContainsKey(key))
+                    throw new DeviceNotAssigned($"{u.DeviceClass} device {u.Device} not assigned to {u.Name}");
+                BeginMutation(u.Name, [new QubeDeviceUnassigned(u.DeviceClass, u.Device) { Time = now, Cause = u.Caller.Cause($"admin.vm.device.{u.DeviceClass}.Unassign") }]);
+                break;
+            case SetAssignmentMode m:
+                EnsureUsable(m.Name);
+                var mode = AssignmentModes.ParseForSetAssignment(m.Mode);
+                if (!_view.Get(m.Name).Assignments.ContainsKey($"{m.DeviceClass}:{m.Device}"))
+                    throw new QubesValueError($"Device {m.Device} not assigned to {m.Name}");
+                BeginMutation(m.Name, [new QubeDeviceAssignmentChanged(m.DeviceClass, m.Device, mode.ApiName()) { Time = now, Cause = m.Caller.Cause($"admin.vm.device.{m.DeviceClass}.Set.assignment") }]);
+                break;
+            case InitializeLayout l:
+                InitializeLayout(l.Layout, Sender);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void EnsureUsable(string name)
+    {
+        _view.Get(name);
+        if (_quarantined.TryGetValue(name, out var reason))
+            throw new QubesVMError($"Qube {name} is quarantined: {reason}");
+    }
+
+    private void Create(QubeCreated created)
+    {
+        var state = QubeState.FromCreated(created);
+        _view = _view.WithQube(state);
+        Spawn(new SpawnQube(state, 0, ""));
+        _view = _view.WithQube(state with { Removed = true });
+        _mutationCreated = created.Name;
+        BeginMutation(created.Name, [created], created.Name);
+    }
+
+    private void Remove(string name, EventCause cause)
+    {
+        EnsureUsable(name);
+        CollectionRules.CheckRemove(_view, name, out var journalDetail);
+        if (journalDetail is not null)
+            _log.Error(journalDetail);
+        _events.Tell(QubesEventNotice.Of("", "domain-pre-delete", ("vm", name)));
+        BeginMutation(name, [new QubeRemoved { Time = DateTimeOffset.UtcNow, Cause = cause }]);
+    }
+
+    private void Assign(AssignDevice a, DateTimeOffset now)
+    {
+        var frontend = _view.Get(a.Name);
+        var mode = AssignmentModes.Parse(a.Mode);
+        if (!mode.IsAssignable())
+            throw new QubesValueError("Only auto-attachable devices can be assigned.");
+        if (frontend.Assignments.ContainsKey($"{a.DeviceClass}:{a.Device}"))
+            throw new DeviceAlreadyAssigned($"{a.DeviceClass} device {a.Device} already assigned to {a.Name}");
+        BeginMutation(a.Name, [new QubeDeviceAssigned(a.DeviceClass, a.Device, mode.ApiName(), a.Options) { Time = now, Cause = a.Caller.Cause($"admin.vm.device.{a.DeviceClass}.Assign") }]);
+    }
+
+    /// <summary>A running qube whose effective netvm changes is re-plumbed live (§3.1).</summary>
+    private NetworkChange? NetworkAfter(string name, QubeEvent e)
+    {
+        if (e is not (QubePropertySet { Property: "netvm" } or QubePropertyReset { Property: "netvm" }))
+            return null;
+        var qube = _view.Get(name);
+        if (!qube.Power.IsActive())
+            return null;
+        var after = _view.WithQube(qube.Apply(e));
+        return new NetworkChange(after.Effective(after.Get(name), "netvm"));
+    }
+
+    private void AfterGlobalChange(string property)
+    {
+        if (property != "default_netvm")
+            return;
+        foreach (var qube in _view.Qubes.Values.Where(q => q.Power.IsActive() && !q.Properties.ContainsKey("netvm")))
+            SyncNetwork(qube);
+    }
+
+    private void InitializeLayout(LayoutSpec layout, IActorRef replyTo)
+    {
+        if (_view.Qubes.Count > 1)
+        {
+            replyTo.Tell(new Refused(new QubesError("The collection is not empty")));
+            return;
+        }
+        Context.ActorOf(Akka.Actor.Props.Create(() => new LayoutInitializer(Self, layout, replyTo)), "layout");
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    private static bool IsLifecycle(IQubesCommand c) =>
+        c is StartQube or ShutdownQube or KillQube or PauseQube or UnpauseQube or SuspendQube or ResumeQube or ResetFailed
+            or AttachDevice or DetachDevice or ShutdownAll or PingQube or ReloadFirewall;
+
+    private void OnLifecycle(IQubesCommand command)
+    {
+        switch (command)
+        {
+            case StartQube s:
+                OnStart(s.Name, s.Caller.Cause("admin.vm.Start"), Sender, clearFailed: true);
+                break;
+            case ShutdownQube s:
+                var qube = Usable(s.Name);
+                if (qube.Class == QubeClass.AdminVM)
+                    throw new QubesVMError("Cannot shutdown Dom0 fake domain!");
+                if (!s.Force && qube.Power.IsActive() && _view.ProvidesNetwork(qube))
+                {
+                    var clients = ActiveClients(qube.Name);
+                    if (clients.Count > 0)
+                        throw new QubesVMInUseError($"There are other VMs connected to this VM: {string.Join(", ", clients)}");
+                }
+                var timeout = TimeSpan.FromSeconds(Math.Max(1, _view.EffectiveInt(qube, "shutdown_timeout")));
+                ToActor(s.Name, new Shutdown(s.Force, s.Wait, timeout, s.Caller.Cause("admin.vm.Shutdown"), Sender));
+                break;
+            case KillQube k:
+                if (Usable(k.Name).Class == QubeClass.AdminVM)
+                    throw new QubesVMError("Cannot kill Dom0 fake domain!");
+                ToActor(k.Name, new QubeProtocol.Kill(k.Caller.Cause("admin.vm.Kill"), Sender));
+                break;
+            case PauseQube p:
+                if (Usable(p.Name).Class == QubeClass.AdminVM)
+                    throw new QubesVMError("Cannot pause Dom0 fake domain!");
+                ToActor(p.Name, new Pause(p.Caller.Cause("admin.vm.Pause"), Sender));
+                break;
+            case UnpauseQube u:
+                if (Usable(u.Name).Class == QubeClass.AdminVM)
+                    throw new QubesVMNotPausedError("Domain is not paused: 'dom0'");
+                ToActor(u.Name, new Unpause(u.Caller.Cause("admin.vm.Unpause"), Sender));
+                break;
+            case SuspendQube s:
+                if (Usable(s.Name).Class == QubeClass.AdminVM)
+                    throw new QubesVMError("Cannot suspend Dom0 fake domain!");
+                ToActor(s.Name, new Suspend(s.Caller.Cause("admin.vm.Suspend"), Sender));
+                break;
+            case ResumeQube r:
+                if (Usable(r.Name).Class == QubeClass.AdminVM)
+                    throw new QubesVMNotSuspendedError("Domain is not suspended: 'dom0'");
+                ToActor(r.Name, new Resume(r.Caller.Cause("admin.vm.Resume"), Sender));
+                break;
+            case ResetFailed r:
+                if (!Usable(r.Name).Failed)
+                {
+                    Sender.Tell(new Done());
+                    break;
+                }
+                ToActor(r.Name, new PersistEvents([new QubeFailedReset { Time = DateTimeOffset.UtcNow, Cause = r.Caller.Cause("reset-failed") }], Sender));
+                break;
+            case PingQube p:
+                Usable(p.Name);
+                ToActor(p.Name, new Ping());
+                break;
+            case ReloadFirewall r:
+                var reloaded = Usable(r.Name);
+                _enforced.Remove(reloaded.Name);
+                SyncFirewall(reloaded.Name);
+                Sender.Tell(new Done());
+                break;
+            case AttachDevice a:
+                OnAttach(a);
+                break;
+            case DetachDevice d:
+                OnDetach(d);
+                break;
+            case ShutdownAll s:
+                Context.ActorOf(Akka.Actor.Props.Create(() => new Teardown(Self, s.Force, s.Caller, Sender)));
+                break;
+        }
+    }
+
+    private QubeState Usable(string name)
+    {
+        EnsureUsable(name);
+        return _view.Get(name);
+    }
+
+    private List<string> ActiveClients(string netvm) =>
+        [.. _view.Qubes.Values.Where(q => q.Name != netvm && q.Power.IsActive() && (q.ConnectedNetVm == netvm || _view.Effective(q, "netvm") == netvm))
+            .Select(q => q.Name).Order(StringComparer.Ordinal)];
+
+    private void OnStart(string name, EventCause cause, IActorRef replyTo, bool clearFailed)
+    {
+        QubeState qube;
+        try
+        {
+            qube = Usable(name);
+        }
+        catch (QubesError e)
+        {
+            replyTo.Tell(new Refused(e));
+            return;
+        }
+        if (qube.Class == QubeClass.AdminVM)
+        {
+            // dom0 is always running: as a netvm it is "up"; as a target of admin.vm.Start it refuses.
+            replyTo.Tell(cause.Kind == EventCause.AdminKind ? new Refused(new QubesVMNotHaltedError("Cannot start Dom0 fake domain!")) : new Done());
+            return;
+        }
+        string? refusal = null;
+        if (qube.Features.TryGetValue("prohibit-start", out var rationale) && rationale.Length > 0)
+            refusal = $"Qube start is prohibited. Rationale: {rationale}";
+        if (qube.Class.HasTemplate() && _view.TemplateOf(qube) is null)
+            refusal ??= $"Template of {name} is missing";
+        var required = ImmutableArray.CreateBuilder<BackendDevice>();
+        foreach (var assignment in qube.Assignments.Values.Where(a => a.Mode == "required"))
+        {
+            if (FindDevice(assignment.DeviceClass, assignment.Device) is { } device)
+                required.Add(device);
+            else
+                refusal ??= $"{Capitalized(assignment.DeviceClass)} device {assignment.Device} not available";
+        }
+        var netvm = _view.NetVmOf(qube) is { Class: not QubeClass.AdminVM } n ? n.Name : null;
+        var spec = new DomainSpec(qube.Uuid, qube.Name, qube.Class, qube.Qid, _view.Effective(qube, "template"), netvm, Addressing.Ip(qube),
+            _view.EffectiveInt(qube, "memory"), _view.EffectiveInt(qube, "maxmem"), _view.EffectiveInt(qube, "vcpus"), _view.ProvidesNetwork(qube));
+        ToActor(name, new Start(spec, netvm, RestartSettingsOf(qube), required.ToImmutable(), refusal, cause, replyTo, clearFailed));
+    }
+
+    private static string Capitalized(string deviceClass) => DeviceClasses.TryParse(deviceClass, out var c) ? c.CapitalizedName() : deviceClass;
+
+    private RestartSettings RestartSettingsOf(QubeState qube)
+    {
+        var type = _view.Effective(qube, "restart") switch
+        {
+            "permanent" => RestartType.Permanent,
+            "transient" => RestartType.Transient,
+            _ => RestartType.Temporary,
+        };
+        return RestartSettings.ServiceDefault with
+        {
+            Type = type,
+            Intensity = Math.Max(0, _view.EffectiveInt(qube, "restart_intensity")),
+            Period = TimeSpan.FromSeconds(Math.Max(1, _view.EffectiveInt(qube, "restart_period"))),
+        };
+    }
+
+    private void OnEscalated(Escalated e)
+    {
+        _log.Error("qube {0} failed permanently: {1}", e.Name, e.Reason);
+        _events.Tell(QubesEventNotice.Of(e.Name, "domain-restart-limit", ("reason", e.Reason)));
+    }
+
+    private void OnActorStopped(string name)
+    {
+        if (!_view.Qubes.ContainsKey(name) || !_groupOf.ContainsKey(name))
+            return;
+        _groupOf.Remove(name);
+        _quarantined[name] = "its actor failed repeatedly and was stopped";
+        _log.Error("qube {0} quarantined: its actor failed repeatedly", name);
+    }
+
+    // ------------------------------------------------------------------ consequences of a change
+
+    private void OnQubeChanged(QubeChanged c)
+    {
+        var before = _view.Find(c.Name);
+        _view = _view.WithQube(c.State);
+        if (c.State.Removed)
+        {
+            _groupOf.Remove(c.Name, out var group);
+            group?.Tell(new StopQubeActor(c.Name));
+            _enforced.Remove(c.Name);
+            return;
+        }
+        var wasActive = before?.Power.IsActive() ?? false;
+        var isActive = c.State.Power.IsActive();
+        var isUp = c.State.Power is PowerState.Running;
+
+        // The qube's own link and its rules at its netvm.
+        SyncNetwork(c.State);
+        SyncFirewall(c.Name);
+        // As a netvm: clients lose their link when it stops and get it back when it is up again.
+        if (_view.ProvidesNetwork(c.State) && (wasActive != isActive || c.Events.Any(e => e is QubeStarted or QubeAdopted)))
+            foreach (var client in _view.Qubes.Values.Where(q => q.Power.IsActive() && (q.ConnectedNetVm == c.Name || _view.Effective(q, "netvm") == c.Name)))
+                SyncNetwork(client);
+        // As a device backend: devices go with it and come back with it.
+        if (wasActive && !isActive)
+            DevicesGone(c.Name);
+        if (c.Events.Any(e => e is QubeStarted or QubeAdopted) && isUp)
+        {
+            ListDevices(c.Name);
+            AutoAttach(c.State);
+        }
+        if (c.Events.Any(e => e is QubeDeviceAssigned or QubeDeviceAssignmentChanged) && isUp)
+            AutoAttach(c.State);
+        // Disposables are destroyed when they stop or fail to start (§3.4).
+        if (c.State.Class == QubeClass.DispVM && !isActive
+            && (c.Events.Any(e => e is QubeStartFailed) || c.Events.Any(e => e is QubeStopped) && _view.EffectiveBool(c.State, "auto_cleanup")))
+            Self.Tell(new CleanupDisposable(c.Name));
+    }
+
+    /// <summary>Brings a qube's link in line with its effective netvm: none while that netvm is down or the qube paused.</summary>
+    private void SyncNetwork(QubeState qube)
+    {
+        if (qube.Class == QubeClass.AdminVM || !qube.Power.IsActive() || qube.Power is PowerState.Transient or PowerState.Halting)
+            return;
+        var netvm = _view.NetVmOf(qube);
+        var desired = netvm is not null && (netvm.Class == QubeClass.AdminVM || netvm.Power == PowerState.Running) ? netvm.Name : null;
+        if (qube.ConnectedNetVm == desired)
+            return;
+        if (desired is not null && qube.Power is not PowerState.Running)
+            return; // paused clients are re-attached when unpaused
+        ToActor(qube.Name, new NetworkChange(desired));
+    }
+
+    /// <summary>Keeps the netvm that a client is connected to enforcing exactly that client's current rules.</summary>
+    private void SyncFirewall(string client)
+    {
+        var qube = _view.Find(client);
+        (string NetVm, ImmutableArray<string> Rules)? desired = null;
+        if (qube is not null && qube.Power.IsActive() && qube.ConnectedNetVm is { } netvm)
+            desired = (netvm, qube.Firewall ?? ["action=accept"]);
+        _enforced.TryGetValue(client, out var current);
+        var has = _enforced.ContainsKey(client);
+        if (desired is null)
+        {
+            if (has)
+            {
+                ToActor(current.NetVm, new ForgetClientFirewall(client));
+                _enforced.Remove(client);
+            }
+            return;
+        }
+        if (has && current.NetVm == desired.Value.NetVm && current.Rules.SequenceEqual(desired.Value.Rules))
+            return;
+        if (has && current.NetVm != desired.Value.NetVm)
+            ToActor(current.NetVm, new ForgetClientFirewall(client));
+        _enforced[client] = desired.Value;
+        ToActor(desired.Value.NetVm, new EnforceClientFirewall(new ClientFirewall(client, Addressing.Ip(qube!), desired.Value.Rules)));
+    }
+
+    // ------------------------------------------------------------------ devices
+
+    private void ListDevices(string backendName)
+    {
+        _backend.ListDevicesAsync(backendName, CancellationToken.None).PipeTo(Self, success: list => new DevicesListed(backendName, list));
+    }
+
+    private void OnDevicesListed(DevicesListed d)
+    {
+        if (d.Backend != CollectionState.AdminName && _view.Find(d.Backend) is not { Power: PowerState.Running })
+            return;
+        _available[d.Backend] = [.. d.Devices];
+        foreach (var device in d.Devices)
+            _events.Tell(QubesEventNotice.Of(d.Backend, $"device-added:{device.DeviceClass}", ("device", device.Address)));
+        foreach (var frontend in _view.Qubes.Values.Where(q => q.Power == PowerState.Running && q.Assignments.Count > 0))
+            AutoAttach(frontend);
+    }
+
+    private void OnBackendEvent(BackendEvent e)
+    {
+        switch (e)
+        {
+            case BackendEvent.DomainDied died:
+                ToActor(died.Domain, new DomainDied(died.Crashed, died.Reason));
+                break;
+            case BackendEvent.DeviceAppeared appeared:
+                _available[appeared.Domain] = _available.GetValueOrDefault(appeared.Domain, []).Add(appeared.Device);
+                _events.Tell(QubesEventNotice.Of(appeared.Domain, $"device-added:{appeared.Device.DeviceClass}", ("device", appeared.Device.Address)));
+                foreach (var frontend in _view.Qubes.Values.Where(q => q.Power == PowerState.Running && q.Assignments.Count > 0))
+                    AutoAttach(frontend);
+                break;
+            case BackendEvent.DeviceVanished vanished:
+                _available[vanished.Domain] = _available.GetValueOrDefault(vanished.Domain, []).Remove(vanished.Device);
+                _events.Tell(QubesEventNotice.Of(vanished.Domain, $"device-removed:{vanished.Device.DeviceClass}", ("device", vanished.Device.Address)));
+                DetachEverywhere(vanished.Device, $"device vanished from {vanished.Domain}");
+                break;
+        }
+    }
+
+    private void DevicesGone(string backendName)
+    {
+        if (!_available.Remove(backendName, out var devices))
+            return;
+        foreach (var device in devices)
+        {
+            _events.Tell(QubesEventNotice.Of(backendName, $"device-removed:{device.DeviceClass}", ("device", device.Address)));
+            DetachEverywhere(device, $"backend {backendName} stopped");
+        }
+    }
+
+    private void DetachEverywhere(BackendDevice device, string reason)
+    {
+        foreach (var frontend in _view.Qubes.Values.Where(q => q.Attachments.ContainsKey($"{device.DeviceClass}:{device.Address}")))
+            ToActor(frontend.Name, new DetachDeviceNow(device.DeviceClass, device, reason, EventCause.Supervisor(reason), null));
+    }
+
+    private BackendDevice? FindDevice(string deviceClass, string address) =>
+        _available.Values.SelectMany(d => d).FirstOrDefault(d => d.DeviceClass == deviceClass && d.Address == address);
+
+    private bool AttachedAnywhere(BackendDevice device) =>
+        _view.Qubes.Values.Any(q => q.Attachments.ContainsKey($"{device.DeviceClass}:{device.Address}"));
+
+    /// <summary>auto-attach (and required) assignments of a running frontend whose device is available and free.</summary>
+    private void AutoAttach(QubeState frontend)
+    {
+        foreach (var assignment in frontend.Assignments.Values.Where(a => a.Mode is "auto-attach" or "required"))
+            if (FindDevice(assignment.DeviceClass, assignment.Device) is { } device && !AttachedAnywhere(device))
+                ToActor(frontend.Name, new AttachDeviceNow(device, assignment.Mode, assignment.Options, EventCause.Supervisor("device assignment"), null));
+    }
+
+    private void OnAttach(AttachDevice a)
+    {
+        var frontend = Usable(a.Name);
+        var device = FindDevice(a.DeviceClass, a.Device) ?? throw new ProtocolError($"Cannot attach unknown {a.DeviceClass} device.");
+        var owner = _view.Qubes.Values.FirstOrDefault(q => q.Attachments.ContainsKey($"{device.DeviceClass}:{device.Address}"));
+        if (owner is not null)
+            throw new DeviceAlreadyAttached($"device {device.Address} of class {device.DeviceClass} already attached to {owner.Name}");
+        if (!frontend.Power.IsActive())
+            throw new QubesVMNotRunningError("VM not running, cannot attach device, do you mean `assign`?");
+        ToActor(a.Name, new AttachDeviceNow(device, "manual", a.Options, a.Caller.Cause($"admin.vm.device.{a.DeviceClass}.Attach"), Sender));
+    }
+
+    private void OnDetach(DetachDevice d)
+    {
+        var frontend = Usable(d.Name);
+        var key = $"{d.DeviceClass}:{d.Device}";
+        if (!frontend.Attachments.ContainsKey(key))
+            throw new DeviceNotAssigned($"{d.DeviceClass} device {d.Device} not attached to {d.Name}");
+        if (frontend.Assignments.TryGetValue(key, out var a) && a.Mode == "required" && frontend.Power.IsActive())
+            throw new QubesVMNotHaltedError("Can not detach a required device from a non halted qube. You need to unassign device first.");
+        var device = FindDevice(d.DeviceClass, d.Device) ?? new BackendDevice(d.DeviceClass, d.Device.Split(':')[0], d.Device[(d.Device.IndexOf(':') + 1)..], "*", "");
+        ToActor(d.Name, new DetachDeviceNow(d.DeviceClass, device, "detached", d.Caller.Cause($"admin.vm.device.{d.DeviceClass}.Detach"), Sender));
+    }
+}

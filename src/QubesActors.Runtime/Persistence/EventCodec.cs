@@ -1,0 +1,131 @@
+using System.Collections.Frozen;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Akka.Actor;
+using Akka.Serialization;
+using QubesActors.Core.Events;
+
+namespace QubesActors.Runtime.Persistence;
+
+/// <summary>
+/// Stable manifests and System.Text.Json payloads for every persisted event. Manifests are never reused or
+/// renamed; a changed shape gets a new <c>.vN</c> (DESIGN.md, conventions).
+/// </summary>
+public static class EventCodec
+{
+    private static readonly (string Manifest, Type Type)[] Table =
+    [
+        ("qube.created.v1", typeof(QubeCreated)),
+        ("qube.property-set.v1", typeof(QubePropertySet)),
+        ("qube.property-reset.v1", typeof(QubePropertyReset)),
+        ("qube.feature-set.v1", typeof(QubeFeatureSet)),
+        ("qube.feature-removed.v1", typeof(QubeFeatureRemoved)),
+        ("qube.tag-added.v1", typeof(QubeTagAdded)),
+        ("qube.tag-removed.v1", typeof(QubeTagRemoved)),
+        ("qube.notes-set.v1", typeof(QubeNotesSet)),
+        ("qube.firewall-set.v1", typeof(QubeFirewallSet)),
+        ("qube.starting.v1", typeof(QubeStarting)),
+        ("qube.started.v1", typeof(QubeStarted)),
+        ("qube.start-failed.v1", typeof(QubeStartFailed)),
+        ("qube.shutting-down.v1", typeof(QubeShuttingDown)),
+        ("qube.stopped.v1", typeof(QubeStopped)),
+        ("qube.paused.v1", typeof(QubePaused)),
+        ("qube.unpaused.v1", typeof(QubeUnpaused)),
+        ("qube.suspended.v1", typeof(QubeSuspended)),
+        ("qube.resumed.v1", typeof(QubeResumed)),
+        ("qube.adopted.v1", typeof(QubeAdopted)),
+        ("qube.restart-scheduled.v1", typeof(QubeRestartScheduled)),
+        ("qube.failed.v1", typeof(QubeFailed)),
+        ("qube.failed-reset.v1", typeof(QubeFailedReset)),
+        ("qube.network-detached.v1", typeof(QubeNetworkDetached)),
+        ("qube.network-attached.v1", typeof(QubeNetworkAttached)),
+        ("qube.device-assigned.v1", typeof(QubeDeviceAssigned)),
+        ("qube.device-unassigned.v1", typeof(QubeDeviceUnassigned)),
+        ("qube.device-assignment-changed.v1", typeof(QubeDeviceAssignmentChanged)),
+        ("qube.device-attached.v1", typeof(QubeDeviceAttached)),
+        ("qube.device-detached.v1", typeof(QubeDeviceDetached)),
+        ("qube.removed.v1", typeof(QubeRemoved)),
+        ("collection.global-property-set.v1", typeof(GlobalPropertySet)),
+        ("collection.global-property-reset.v1", typeof(GlobalPropertyReset)),
+        ("collection.label-created.v1", typeof(LabelCreated)),
+        ("collection.label-removed.v1", typeof(LabelRemoved)),
+    ];
+
+    private static readonly FrozenDictionary<string, Type> ByManifest = Table.ToFrozenDictionary(t => t.Manifest, t => t.Type);
+    private static readonly FrozenDictionary<Type, string> ByType = Table.ToFrozenDictionary(t => t.Type, t => t.Manifest);
+
+    public static IReadOnlyCollection<Type> EventTypes => ByType.Keys;
+
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    public static string ManifestOf(DomainEvent e) =>
+        ByType.TryGetValue(e.GetType(), out var m) ? m : throw new ArgumentException($"no manifest for {e.GetType().Name}");
+
+    public static byte[] Encode(DomainEvent e) => JsonSerializer.SerializeToUtf8Bytes(e, e.GetType(), Options);
+
+    public static DomainEvent Decode(ReadOnlySpan<byte> bytes, string manifest) =>
+        ByManifest.TryGetValue(manifest, out var type)
+            ? (DomainEvent)(JsonSerializer.Deserialize(bytes, type, Options) ?? throw new JsonException("null event"))
+            : throw new JsonException($"unknown event manifest '{manifest}'");
+
+    public static bool IsKnownManifest(string manifest) => ByManifest.ContainsKey(manifest);
+
+    /// <summary>
+    /// Link of the tamper-evident chain: SHA-256 over the stream id, sequence number, manifest and the stored bytes
+    /// (which include the previous link), so editing, deleting or reordering rows breaks the chain.
+    /// </summary>
+    public static string Hash(string persistenceId, long sequenceNr, string manifest, ReadOnlySpan<byte> payload)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes($"{persistenceId}\n{sequenceNr}\n{manifest}\n"));
+        sha.AppendData(payload);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>Journal tags by kind, for the audit viewer's queries.</summary>
+    public static string[] TagsOf(DomainEvent e) => e switch
+    {
+        QubeStarting or QubeStarted or QubeStartFailed or QubeShuttingDown or QubeStopped or QubePaused or QubeUnpaused
+            or QubeSuspended or QubeResumed or QubeAdopted or QubeRestartScheduled or QubeFailed or QubeFailedReset
+            or QubeCreated or QubeRemoved or QubeNetworkAttached or QubeNetworkDetached => [Tags.Lifecycle, Tags.ForCause(e)],
+        QubeFirewallSet => [Tags.Firewall, Tags.ForCause(e)],
+        QubeDeviceAssigned or QubeDeviceUnassigned or QubeDeviceAssignmentChanged or QubeDeviceAttached or QubeDeviceDetached => [Tags.Device, Tags.ForCause(e)],
+        _ => [Tags.Property, Tags.ForCause(e)],
+    };
+
+    public static class Tags
+    {
+        public const string Lifecycle = "lifecycle";
+        public const string Property = "property";
+        public const string Firewall = "firewall";
+        public const string Device = "device";
+        public const string Policy = "policy";
+        public const string Admin = "admin";
+
+        /// <summary>Changes an admin call caused also carry <c>admin</c>; others their cause kind.</summary>
+        public static string ForCause(DomainEvent e) => e.Cause.Kind == EventCause.AdminKind ? Admin : $"cause-{e.Cause.Kind}";
+    }
+}
+
+/// <summary>The Akka serializer bound to <see cref="DomainEvent"/>: string manifests, no CLR type names stored.</summary>
+public sealed class QubesEventSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    public const int Id = 4_242_001;
+
+    public override int Identifier => Id;
+
+    public override byte[] ToBinary(object obj) =>
+        obj is DomainEvent e ? EventCodec.Encode(e) : throw new ArgumentException($"cannot serialize {obj.GetType()}");
+
+    public override object FromBinary(byte[] bytes, string manifest) => EventCodec.Decode(bytes, manifest);
+
+    public override string Manifest(object o) =>
+        o is DomainEvent e ? EventCodec.ManifestOf(e) : throw new ArgumentException($"cannot serialize {o.GetType()}");
+}
