@@ -1,1 +1,49 @@
-﻿Console.WriteLine("Hello, World!");
+using System.CommandLine;
+using Akka.Configuration;
+using Microsoft.Extensions.Hosting;
+using QubesActors.Daemon;
+using QubesActors.Runtime.Backend;
+
+var stateDir = new Option<string?>("--state-dir") { Description = "State directory (journal, backend state, socket). Default: qubesd.state-dir (./state)." };
+var configFile = new Option<string?>("--config") { Description = "HOCON file merged over config/qubesd.conf (e.g. config/qubesd.postgres.conf)." };
+var sets = new Option<string[]>("--set") { Description = "Override one setting: key=value (repeatable), e.g. --set qubesd.journal.provider=postgresql.", AllowMultipleArgumentsPerToken = false };
+var printConfig = new Option<bool>("--print-config") { Description = "Print the effective settings and exit." };
+var check = new Option<bool>("--check") { Description = "Recover from the journal without starting anything, verify every chain, print the qubes; non-zero on any inconsistency." };
+var json = new Option<bool>("--json") { Description = "With --check: JSON output." };
+
+var root = new RootCommand("qubesd: the QubesActors supervisor daemon") { stateDir, configFile, sets, printConfig, check, json };
+root.SetAction(parse =>
+{
+    DaemonSettings settings;
+    try
+    {
+        settings = DaemonSettings.Load(parse.GetValue(configFile), parse.GetValue(stateDir), parse.GetValue(sets) ?? []);
+    }
+    catch (Exception e) when (e is ConfigurationException or IOException or FormatException)
+    {
+        Console.Error.WriteLine($"qubesd: error: {e.Message}");
+        return 2;
+    }
+    if (parse.GetValue(printConfig))
+    {
+        Console.WriteLine(settings.Describe());
+        return 0;
+    }
+    if (parse.GetValue(check))
+    {
+        try
+        {
+            return CheckCommand.Run(settings, parse.GetValue(json), Console.Out);
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or IOException)
+        {
+            Console.Error.WriteLine($"qubesd: error: cannot read the journal: {e.Message}");
+            return 2;
+        }
+    }
+    var backend = new SimulatedBackend(settings.SimulatedBackendOptions());
+    using var host = QubesHost.Build(settings, backend);
+    host.Run();
+    return 0;
+});
+return root.Parse(args).Invoke();

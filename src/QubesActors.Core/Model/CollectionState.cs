@@ -102,6 +102,14 @@ public sealed record CollectionState
 
     public QubeState? NetVmOf(QubeState qube) => qube.Class == QubeClass.AdminVM ? null : Effective(qube, "netvm") is { } n ? Find(n) : null;
 
+    /// <summary>
+    /// Service qubes (DESIGN.md): network providers, device controllers (PCI devices of their own) and qubes flagged
+    /// <c>servicevm</c>. They sit under the service supervisor and restart by default.
+    /// </summary>
+    public bool IsServiceQube(QubeState q) =>
+        q.Class != QubeClass.AdminVM && (ProvidesNetwork(q) || q.Assignments.Values.Any(a => a.DeviceClass == "pci")
+                                         || q.Features.TryGetValue("servicevm", out var s) && s.Length > 0);
+
     public bool ProvidesNetwork(QubeState qube) => qube.Class != QubeClass.AdminVM && EffectiveBool(qube, "provides_network");
 
     /// <summary>Qubes whose effective netvm is <paramref name="netvm"/>.</summary>

@@ -128,7 +128,7 @@ public static class QubeProperties
         new("auto_cleanup", PropertyType.Bool, "automatically remove this VM upon shutdown", Default: (_, _) => "False", AppliesTo: c => c == QubeClass.DispVM),
         // QubesActors' supervision settings (DESIGN.md, restart policy); not upstream properties.
         new("restart", PropertyType.Str, "Restart policy: permanent (always), transient (after a crash), temporary (never).",
-            Default: (_, q) => q.Class == QubeClass.DispVM ? "temporary" : "permanent", AppliesTo: NotAdmin),
+            Default: (c, q) => c.IsServiceQube(q) ? "permanent" : "temporary", AppliesTo: NotAdmin),
         new("restart_intensity", PropertyType.Int, "At most this many restarts within restart_period seconds; past it the qube is marked failed.",
             Default: (_, _) => "5", AppliesTo: NotAdmin),
         new("restart_period", PropertyType.Int, "Window in seconds for restart_intensity.", Default: (_, _) => "60", AppliesTo: NotAdmin),

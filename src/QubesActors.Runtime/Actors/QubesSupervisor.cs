@@ -48,6 +48,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
     private bool _ready;
     private TimeSpan _recoveryTime;
     private IDisposable? _backendSubscription;
+    /// <summary>Receives the answers to commands the supervisor issues itself (autostart, restarts, cleanup) and logs refusals.</summary>
+    private IActorRef _results = ActorRefs.Nobody;
 
     public QubesSupervisor(IDomainBackend backend, IActorRef events, IActorRef journal, Func<LoadedJournal> load)
     {
@@ -72,6 +74,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
     {
         foreach (var group in new[] { Admin, Services, Apps, Disposables })
             _groups[group] = Context.ActorOf(DomainSupervisor.Props(_backend, _events, _journal), group);
+        _results = Context.ActorOf(Akka.Actor.Props.Create<ResultLog>(), "results");
         var self = Self;
         _backendSubscription = _backend.Subscribe(e => self.Tell(new FromBackend(e)));
         // The bulk read is blocking I/O: run it off the actor's thread and get the result as a message.
@@ -104,7 +107,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             case FromBackend b: OnBackendEvent(b.Event); return;
             case DevicesListed d: OnDevicesListed(d); return;
             case EnsureRunning e: OnStart(e.Name, EventCause.Supervisor("netvm of a starting qube"), e.ReplyTo, clearFailed: false); return;
-            case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), ActorRefs.Nobody, clearFailed: false); return;
+            case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), _results, clearFailed: false); return;
             case Escalated e: OnEscalated(e); return;
             case DomainSupervisor.QubeActorStopped s: OnActorStopped(s.Name); return;
             case BackendDomains: return;
@@ -166,53 +169,21 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
     private void Recover(LoadedJournal journal)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var view = CollectionState.Empty;
+        var recovered = CollectionRecovery.Recover(journal);
+        foreach (var problem in recovered.Problems)
+            _log.Error("journal: {0}", problem);
+        _view = recovered.State;
+        foreach (var (name, reason) in recovered.Quarantined)
+            _quarantined[name] = reason;
         var collection = journal.Collection;
-        if (collection is not null)
-        {
-            if (collection.IsBroken)
-                _log.Error("collection stream: {0}; global properties recovered up to the break", collection.Broken);
-            foreach (var e in collection.Events.Cast<CollectionEvent>())
-                view = view.Apply(e);
-        }
         _collectionStream = new JournalStream(JournalSettings.CollectionPersistenceId, collection?.LastSequenceNr ?? 0, collection?.LastHash ?? "", _journal);
-
-        var spawns = new List<SpawnQube>();
-        foreach (var stream in journal.Qubes)
+        foreach (var qube in _view.Qubes.Values)
         {
-            if (stream.Events.Count == 0 || stream.Events[0] is not QubeCreated created)
-            {
-                if (stream.Events.Count > 0 || stream.IsBroken)
-                    _log.Error("stream {0} does not start with its creation; ignored ({1})", stream.PersistenceId, stream.Broken);
+            if (_quarantined.ContainsKey(qube.Name))
                 continue;
-            }
-            QubeState state;
-            string? problem = stream.Broken;
-            try
-            {
-                state = stream.Events.Skip(1).Cast<QubeEvent>().Aggregate(QubeState.FromCreated(created), (s, e) => s.Apply(e));
-            }
-            catch (InvalidOperationException ex)
-            {
-                state = QubeState.FromCreated(created);
-                problem = ex.Message;
-            }
-            if (state.Removed)
-                continue;
-            if (problem is not null)
-            {
-                _quarantined[state.Name] = problem;
-                _log.Error("qube {0} quarantined: {1}", state.Name, problem);
-            }
-            view = view.WithQube(state);
-            if (problem is null)
-                spawns.Add(new SpawnQube(state, stream.LastSequenceNr, stream.LastHash));
+            var stream = recovered.Streams.GetValueOrDefault(qube.Name);
+            Spawn(new SpawnQube(qube, stream?.LastSequenceNr ?? 0, stream?.LastHash ?? ""));
         }
-        if (view.Find(CollectionState.AdminName) is { } dom0 && !spawns.Any(s => s.State.Class == QubeClass.AdminVM))
-            spawns.Add(new SpawnQube(dom0, 0, ""));
-        _view = view;
-        foreach (var spawn in spawns)
-            Spawn(spawn);
         _recoveryTime = journal.Elapsed + clock.Elapsed;
         _log.Info("recovered {0} qubes ({1} quarantined) in {2:0} ms", _view.Qubes.Count, _quarantined.Count, _recoveryTime.TotalMilliseconds);
         _backend.ListDomainsAsync(CancellationToken.None).PipeTo(Self, success: list => new BackendDomains(list));
@@ -245,7 +216,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
         // Autostart (qubesd starts these at boot); the netvm chain comes up on the way.
         foreach (var qube in _view.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM && !q.Power.IsActive() && !byName.ContainsKey(q.Name)
                                                             && !q.Failed && !_quarantined.ContainsKey(q.Name) && _view.EffectiveBool(q, "autostart")))
-            OnStart(qube.Name, EventCause.System("autostart"), ActorRefs.Nobody, clearFailed: false);
+            OnStart(qube.Name, EventCause.System("autostart"), _results, clearFailed: false);
     }
 
     private void Spawn(SpawnQube spawn)
@@ -259,14 +230,10 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
     {
         QubeClass.AdminVM => Admin,
         QubeClass.DispVM when !_view.EffectiveBool(q, "provides_network") => Disposables,
-        _ when IsServiceQube(q) => Services,
+        _ when _view.IsServiceQube(q) => Services,
         _ => Apps,
     };
 
-    /// <summary>Service qubes: network providers, device controllers (PCI devices of their own), servicevm-flagged.</summary>
-    private bool IsServiceQube(QubeState q) =>
-        _view.EffectiveBool(q, "provides_network") || q.Assignments.Values.Any(a => a.DeviceClass == "pci")
-                                                  || q.Features.TryGetValue("servicevm", out var s) && s.Length > 0;
 
     private void ToActor(string name, object message)
     {
@@ -362,7 +329,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
                 Remove(r.Name, r.Caller.Cause("admin.vm.Remove"));
                 break;
             case CleanupDisposable c when _view.Find(c.Name) is { } disp && !disp.Power.IsActive():
-                _mutationCaller = ActorRefs.Nobody;
+                _mutationCaller = _results;
                 try
                 {
                     Remove(c.Name, EventCause.Supervisor("disposable stopped"));
@@ -860,5 +827,16 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             throw new QubesVMNotHaltedError("Can not detach a required device from a non halted qube. You need to unassign device first.");
         var device = FindDevice(d.DeviceClass, d.Device) ?? new BackendDevice(d.DeviceClass, d.Device.Split(':')[0], d.Device[(d.Device.IndexOf(':') + 1)..], "*", "");
         ToActor(d.Name, new DetachDeviceNow(d.DeviceClass, device, "detached", d.Caller.Cause($"admin.vm.device.{d.DeviceClass}.Detach"), Sender));
+    }
+}
+
+/// <summary>Logs refusals of commands nobody waits for (autostart, supervisor restarts, disposable cleanup).</summary>
+internal sealed class ResultLog : ReceiveActor
+{
+    public ResultLog()
+    {
+        var log = Context.GetLogger();
+        Receive<Refused>(r => log.Warning("{0}: {1}", r.Error.QubesClassName, r.Error.Message));
+        Receive<Done>(_ => { });
     }
 }

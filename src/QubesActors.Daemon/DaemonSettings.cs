@@ -1,0 +1,117 @@
+using System.Collections.Immutable;
+using Akka.Configuration;
+using QubesActors.Runtime.Backend;
+using QubesActors.Runtime.Persistence;
+
+namespace QubesActors.Daemon;
+
+/// <summary>
+/// The effective settings: config/qubesd.conf, then --config, then QUBESD_* environment variables, then --set,
+/// each layer over the previous one. Paths are resolved here so nothing else knows about machine paths.
+/// </summary>
+public sealed record DaemonSettings(Config Config, string StateDir, string ConfigDir, JournalSettings Journal, string LayoutFile, string Backend)
+{
+    public static readonly IReadOnlyDictionary<string, string> EnvironmentOverrides = new Dictionary<string, string>
+    {
+        ["QUBESD_STATE_DIR"] = "qubesd.state-dir",
+        ["QUBESD_BACKEND"] = "qubesd.backend",
+        ["QUBESD_JOURNAL_PROVIDER"] = "qubesd.journal.provider",
+        ["QUBESD_JOURNAL_CONNECTION_STRING"] = "qubesd.journal.connection-string",
+        ["QUBESD_LOGLEVEL"] = "akka.loglevel",
+    };
+
+    /// <summary>The directory holding the default qubesd.conf: next to the binary, else the source tree's config/.</summary>
+    public static string DefaultConfigDir()
+    {
+        var beside = Path.Combine(AppContext.BaseDirectory, "config");
+        return File.Exists(Path.Combine(beside, "qubesd.conf")) ? beside : Path.GetFullPath("config");
+    }
+
+    public static DaemonSettings Load(string? configFile, string? stateDir, IEnumerable<string> sets, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var configDir = DefaultConfigDir();
+        var config = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(configDir, "qubesd.conf")));
+        if (configFile is not null)
+        {
+            if (!File.Exists(configFile))
+                throw new ConfigurationException($"config file not found: {configFile}");
+            config = ConfigurationFactory.ParseString(File.ReadAllText(configFile)).WithFallback(config);
+        }
+        var env = environment ?? Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
+        foreach (var (variable, key) in EnvironmentOverrides)
+            if (env.TryGetValue(variable, out var value) && !string.IsNullOrEmpty(value))
+                config = Override(config, key, value);
+        foreach (var set in sets)
+        {
+            var eq = set.IndexOf('=');
+            if (eq <= 0)
+                throw new ConfigurationException($"--set expects key=value, got '{set}'");
+            config = Override(config, set[..eq].Trim(), set[(eq + 1)..]);
+        }
+        if (stateDir is not null)
+            config = Override(config, "qubesd.state-dir", stateDir);
+
+        var state = Path.GetFullPath(config.GetString("qubesd.state-dir"));
+        var provider = config.GetString("qubesd.journal.provider", "sqlite").ToLowerInvariant();
+        var journal = provider switch
+        {
+            "sqlite" => JournalSettings.SqliteFile(Path.Combine(state, config.GetString("qubesd.journal.sqlite-file", "journal.db"))),
+            "postgresql" or "postgres" => new JournalSettings(JournalProvider.PostgreSql, RequireNonEmpty(config, "qubesd.journal.connection-string")),
+            _ => throw new ConfigurationException($"qubesd.journal.provider must be sqlite or postgresql, not '{provider}'"),
+        };
+        var layout = config.GetString("qubesd.layout", "layout.default.json");
+        var backend = config.GetString("qubesd.backend", "simulated");
+        if (backend != "simulated")
+            throw new ConfigurationException($"qubesd.backend '{backend}' is not available; this build has: simulated");
+        return new DaemonSettings(config, state, configDir, journal, Path.IsPathRooted(layout) ? layout : Path.Combine(configDir, layout), backend);
+    }
+
+    private static string RequireNonEmpty(Config config, string key)
+    {
+        var value = config.GetString(key, "");
+        return value.Length > 0 ? value : throw new ConfigurationException($"{key} must be set");
+    }
+
+    private static Config Override(Config config, string key, string value) =>
+        ConfigurationFactory.ParseString($"{key} = \"{value.Replace("\\", "\\\\").Replace("\"", "\\\"")}\"").WithFallback(config);
+
+    public SimulatedBackendOptions SimulatedBackendOptions()
+    {
+        var devices = ImmutableDictionary.CreateBuilder<string, ImmutableArray<BackendDevice>>();
+        var list = Config.GetValue("qubesd.simulated.devices")?.GetArray() ?? [];
+        foreach (var group in list.Select(v => v.GetObject())
+                     .Select(o => new BackendDevice(o.GetKey("class").GetString(), o.GetKey("backend").GetString(), o.GetKey("port").GetString(),
+                         o.GetKey("id").GetString(), o.GetKey("description").GetString()))
+                     .GroupBy(d => d.Backend))
+            devices[group.Key] = [.. group];
+        return new SimulatedBackendOptions
+        {
+            StartLatency = Config.GetTimeSpan("qubesd.simulated.start-latency", TimeSpan.Zero),
+            StopLatency = Config.GetTimeSpan("qubesd.simulated.stop-latency", TimeSpan.Zero),
+            OpLatency = Config.GetTimeSpan("qubesd.simulated.op-latency", TimeSpan.Zero),
+            StateFile = Path.Combine(StateDir, "simulated-backend.json"),
+            Devices = devices.ToImmutable(),
+        };
+    }
+
+    /// <summary>The settings as --print-config shows them: the qubesd section and Akka's log settings, secrets masked.</summary>
+    public string Describe()
+    {
+        var masked = Journal.Provider == JournalProvider.PostgreSql
+            ? System.Text.RegularExpressions.Regex.Replace(Journal.ConnectionString, @"(?i)(password=)[^;]*", "$1****")
+            : Journal.ConnectionString;
+        return $"""
+            # effective settings
+            qubesd.state-dir = "{StateDir}"
+            qubesd.layout = "{LayoutFile}"
+            qubesd.backend = {Backend}
+            qubesd.journal.provider = {Journal.Provider.ToString().ToLowerInvariant()}
+            qubesd.journal.connection-string = "{masked}"
+            akka.loglevel = {Config.GetString("akka.loglevel")}
+
+            # merged configuration
+            {Config.GetConfig("qubesd").Root}
+            """;
+    }
+}

@@ -1,0 +1,116 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Akka.Persistence.Sql.Config;
+using Akka.Persistence.Sql.Hosting;
+using LinqToDB;
+using LinqToDB.Data;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using QubesActors.Runtime.Actors;
+using QubesActors.Runtime.Backend;
+using QubesActors.Runtime.Persistence;
+
+namespace QubesActors.Daemon;
+
+/// <summary>Marker keys for the actors in Akka.Hosting's registry.</summary>
+public sealed class QubesKey;
+public sealed class EventsKey;
+
+/// <summary>Composes qubesd: Microsoft.Extensions.Hosting + Akka.Hosting, the SQL journal, the backend, the actor tree.</summary>
+public static class QubesHost
+{
+    public static IHost Build(DaemonSettings settings, IDomainBackend backend, Action<ILoggingBuilder>? logging = null)
+    {
+        Directory.CreateDirectory(settings.StateDir);
+        settings.Journal.EnsureStorage();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        if (logging is null)
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        else
+            logging(builder.Logging);
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(backend);
+        builder.Services.AddAkka("qubesd", (akka, _) =>
+        {
+            akka.AddHocon(settings.Config, HoconAddMode.Prepend);
+            akka.AddHocon(RuntimeConfig.Serialization, HoconAddMode.Prepend);
+            akka.WithSqlPersistence(DataOptionsFor(settings.Journal), autoInitialize: true, tagStorageMode: TagMode.TagTable);
+            akka.WithActors((system, registry) =>
+            {
+                var events = system.ActorOf(Props.Create<EventHub>(), "events");
+                var journal = Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(null);
+                var qubes = system.ActorOf(QubesSupervisor.Props(backend, events, journal, () => JournalLoader.Load(settings.Journal)), "qubes");
+                registry.Register<EventsKey>(events);
+                registry.Register<QubesKey>(qubes);
+            });
+        });
+        builder.Services.AddHostedService<StartupService>();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        return builder.Build();
+    }
+
+    /// <summary>linq2db options with the SQLite per-connection tuning (docs/akka-stack.md §2).</summary>
+    public static DataOptions DataOptionsFor(JournalSettings journal)
+    {
+        var options = new DataOptions().UseConnectionString(journal.Linq2DbProvider, journal.ConnectionString);
+        if (journal.Provider != JournalProvider.Sqlite)
+            return options;
+        return options.UseAfterConnectionOpened(
+            connection => JournalSettings.Execute(connection, JournalSettings.SqlitePragmas),
+            async (connection, ct) =>
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = JournalSettings.SqlitePragmas;
+                await command.ExecuteNonQueryAsync(ct);
+            });
+    }
+
+    public static IActorBackend Resolve(IServiceProvider services) => new ActorBackend(services.GetRequiredService<ActorRegistry>());
+
+    public interface IActorBackend
+    {
+        IActorRef Qubes { get; }
+        IActorRef Events { get; }
+    }
+
+    private sealed class ActorBackend(ActorRegistry registry) : IActorBackend
+    {
+        public IActorRef Qubes => registry.Get<QubesKey>();
+        public IActorRef Events => registry.Get<EventsKey>();
+    }
+}
+
+/// <summary>Waits for recovery, creates the layout on a first start, and reports readiness.</summary>
+public sealed class StartupService(ActorRegistry registry, DaemonSettings settings, ILogger<StartupService> log, IHostApplicationLifetime lifetime) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var qubes = await registry.GetAsync<QubesKey>(stoppingToken);
+        var ready = await qubes.Ask<QubesProtocol.Ready>(new QubesProtocol.WaitUntilReady(), TimeSpan.FromMinutes(5), stoppingToken);
+        log.LogInformation("recovered {Qubes} qubes ({Quarantined} quarantined) in {Ms:0} ms", ready.Qubes, ready.Quarantined, ready.RecoveryTime.TotalMilliseconds);
+        if (ready.Qubes <= 1)
+        {
+            var layout = LayoutFile.Load(settings.LayoutFile);
+            var result = await qubes.Ask<QubesProtocol.CommandResult>(new QubesProtocol.InitializeLayout(layout), TimeSpan.FromMinutes(5), stoppingToken);
+            if (result is QubesProtocol.Refused refused)
+            {
+                log.LogCritical("creating the default layout failed: {Error}", refused.Error.Message);
+                lifetime.StopApplication();
+                return;
+            }
+            log.LogInformation("created the layout from {Layout}: {Count} qubes", settings.LayoutFile, layout.Qubes.Length);
+            // Autostart of a fresh layout, as on a first boot.
+            foreach (var q in layout.Qubes.Where(q => q.Properties.TryGetValue("autostart", out var a) && a == "True"))
+            {
+                var started = await qubes.Ask<QubesProtocol.CommandResult>(new QubesProtocol.StartQube(q.Name, Caller.Dom0), TimeSpan.FromMinutes(5), stoppingToken);
+                if (started is QubesProtocol.Refused r)
+                    log.LogWarning("autostart of {Qube} failed: {Error}", q.Name, r.Error.Message);
+            }
+        }
+        log.LogInformation("qubesd ready (state dir {StateDir}, journal {Provider})", settings.StateDir, settings.Journal.Provider);
+        Console.Out.WriteLine("qubesd: ready");
+        Console.Out.Flush();
+    }
+}

@@ -1,0 +1,67 @@
+using System.Collections.Immutable;
+using QubesActors.Core.Events;
+using QubesActors.Core.Model;
+
+namespace QubesActors.Runtime.Persistence;
+
+/// <summary>
+/// Builds the collection from a bulk-loaded journal: applies every stream with the same Apply as live operation and
+/// quarantines, with the reason, each qube whose stream is broken or cannot be applied. Pure: the supervisor and
+/// <c>qubesd --check</c> both use it.
+/// </summary>
+public static class CollectionRecovery
+{
+    public sealed record Result(
+        CollectionState State,
+        ImmutableSortedDictionary<string, string> Quarantined,
+        ImmutableDictionary<string, LoadedStream> Streams,
+        ImmutableArray<string> Problems);
+
+    public static Result Recover(LoadedJournal journal)
+    {
+        var view = CollectionState.Empty;
+        var problems = ImmutableArray.CreateBuilder<string>();
+        var quarantined = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        var streams = ImmutableDictionary.CreateBuilder<string, LoadedStream>(StringComparer.Ordinal);
+        if (journal.Collection is { } collection)
+        {
+            if (collection.IsBroken)
+                problems.Add($"collection stream: {collection.Broken}");
+            foreach (var e in collection.Events.Cast<CollectionEvent>())
+                view = view.Apply(e);
+        }
+        foreach (var stream in journal.Qubes)
+        {
+            if (stream.Events.Count == 0 || stream.Events[0] is not QubeCreated created)
+            {
+                problems.Add($"{stream.PersistenceId}: does not start with its creation{(stream.Broken is null ? "" : $" ({stream.Broken})")}");
+                continue;
+            }
+            QubeState state;
+            var problem = stream.Broken;
+            try
+            {
+                state = stream.Events.Skip(1).Cast<QubeEvent>().Aggregate(QubeState.FromCreated(created), (s, e) => s.Apply(e));
+            }
+            catch (InvalidOperationException ex)
+            {
+                state = QubeState.FromCreated(created);
+                problem = ex.Message;
+            }
+            if (state.Removed && problem is null)
+                continue;
+            if (problem is not null)
+            {
+                quarantined[state.Name] = problem;
+                problems.Add($"{state.Name} ({stream.PersistenceId}): {problem}");
+            }
+            view = view.WithQube(state with { Removed = false });
+            streams[state.Name] = stream;
+        }
+        foreach (var qube in view.Qubes.Values)
+            foreach (var property in new[] { "template", "netvm", "default_dispvm" })
+                if (qube.Properties.TryGetValue(property, out var target) && target.Length > 0 && view.Find(target) is null)
+                    problems.Add($"{qube.Name}: {property} points to missing qube '{target}'");
+        return new Result(view, quarantined.ToImmutable(), streams.ToImmutable(), problems.ToImmutable());
+    }
+}
