@@ -110,6 +110,10 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             case Reattach r: OnReattach(r.NetVm); break;
             case NetworkChange n: Replumb(n.NewNetVm, EventCause.Supervisor("netvm changed")); break;
             case Ping: Sender.Tell(new Done(_state.Power.Wire())); break;
+            case HandOver:
+                _collection.Tell(new HandedOver(_state, _stream.SequenceNr, _stream.LastHash, [.. _clientFirewalls.Values]));
+                Context.Stop(Self);
+                break;
             case AttachDeviceNow a: OnAttachDevice(a); break;
             case DetachDeviceNow d: OnDetachDevice(d); break;
             case Reconcile r: OnReconcile(r); break;

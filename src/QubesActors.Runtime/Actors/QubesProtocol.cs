@@ -155,6 +155,9 @@ internal static class QubeProtocol
     /// <summary>From a group supervisor upward: a qube hit its start limit.</summary>
     public sealed record Escalated(string Name, string Reason);
     public sealed record RestartDue(string Name, int Attempt);
+    /// <summary>Move to another group: the actor answers with its state and stops (processed only when idle).</summary>
+    public sealed record HandOver;
+    public sealed record HandedOver(QubeState State, long SequenceNr, string LastHash, ImmutableArray<ClientFirewall> ClientFirewalls);
     /// <summary>Ask the collection to bring a netvm up (start chain).</summary>
     public sealed record EnsureRunning(string Name, IActorRef ReplyTo);
 }

@@ -34,6 +34,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
     private readonly Func<LoadedJournal> _load;
     private readonly Dictionary<string, IActorRef> _groups = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IActorRef> _groupOf = new(StringComparer.Ordinal);
+    /// <summary>Qubes whose actor moves to another group (e.g. an app qube that became a netvm): messages wait here.</summary>
+    private readonly Dictionary<string, List<(object Message, IActorRef Sender)>> _moving = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _quarantined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ImmutableArray<BackendDevice>> _available = new(StringComparer.Ordinal);
     /// <summary>Which netvm currently enforces which client's rules, and the rules sent.</summary>
@@ -110,6 +112,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), _results, clearFailed: false); return;
             case Escalated e: OnEscalated(e); return;
             case DomainSupervisor.QubeActorStopped s: OnActorStopped(s.Name); return;
+            case HandedOver h: OnHandedOver(h); return;
             case BackendDomains: return;
             case Status.Failure f: _log.Error(f.Cause, "background task failed"); return;
         }
@@ -237,7 +240,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
 
     private void ToActor(string name, object message)
     {
-        if (_groupOf.TryGetValue(name, out var group))
+        if (_moving.TryGetValue(name, out var waiting))
+            waiting.Add((message, Sender));
+        else if (_groupOf.TryGetValue(name, out var group))
             group.Tell(new ToQube(name, message), Sender);
     }
 
@@ -648,7 +653,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
 
     private void OnActorStopped(string name)
     {
-        if (!_view.Qubes.ContainsKey(name) || !_groupOf.ContainsKey(name))
+        // A stop reported by a group the qube has since moved out of is the end of a handover, not a failure.
+        if (!_view.Qubes.ContainsKey(name) || !_groupOf.TryGetValue(name, out var group) || !group.Equals(Sender) || _moving.ContainsKey(name))
             return;
         _groupOf.Remove(name);
         _quarantined[name] = "its actor failed repeatedly and was stopped";
@@ -668,6 +674,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             _enforced.Remove(c.Name);
             return;
         }
+        MoveIfRegrouped(c.State);
         var wasActive = before?.Power.IsActive() ?? false;
         var isActive = c.State.Power.IsActive();
         var isUp = c.State.Power is PowerState.Running;
@@ -693,6 +700,35 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
         if (c.State.Class == QubeClass.DispVM && !isActive
             && (c.Events.Any(e => e is QubeStartFailed) || c.Events.Any(e => e is QubeStopped) && _view.EffectiveBool(c.State, "auto_cleanup")))
             Self.Tell(new CleanupDisposable(c.Name));
+    }
+
+    /// <summary>
+    /// A qube whose role changed (it now provides network, or got PCI devices of its own) moves under the right group
+    /// supervisor: its actor hands its state over and stops, a new one starts in the new group, nothing is lost.
+    /// </summary>
+    private void MoveIfRegrouped(QubeState state)
+    {
+        if (_moving.ContainsKey(state.Name) || !_groupOf.TryGetValue(state.Name, out var current))
+            return;
+        var target = _groups[GroupFor(state)];
+        if (target.Equals(current))
+            return;
+        ToActor(state.Name, new HandOver());
+        _moving[state.Name] = [];
+    }
+
+    private void OnHandedOver(HandedOver h)
+    {
+        var name = h.State.Name;
+        var group = _groups[GroupFor(h.State)];
+        _groupOf[name] = group;
+        group.Tell(new SpawnQube(h.State, h.SequenceNr, h.LastHash));
+        if (!h.ClientFirewalls.IsEmpty)
+            group.Tell(new ToQube(name, new EnforceFirewalls(h.ClientFirewalls)));
+        _log.Info("qube {0} moved to {1}", name, group.Path.Name);
+        if (_moving.Remove(name, out var waiting))
+            foreach (var (message, sender) in waiting)
+                group.Tell(new ToQube(name, message), sender);
     }
 
     /// <summary>Brings a qube's link in line with its effective netvm: none while that netvm is down or the qube paused.</summary>
