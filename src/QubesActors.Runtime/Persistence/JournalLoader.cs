@@ -45,7 +45,7 @@ public static class JournalLoader
                     Add(current.Finish());
                 current = new ChainBuilder(pid);
             }
-            current.Add(reader.GetInt64(1), reader.IsDBNull(2) ? "" : reader.GetString(2), (byte[])reader.GetValue(3));
+            current.Add(reader.GetInt64(1), reader.IsDBNull(2) ? "" : reader.GetString(2), PayloadBytes(reader.GetValue(3)));
         }
         if (current is not null)
             Add(current.Finish());
@@ -59,6 +59,14 @@ public static class JournalLoader
                 qubes.Add(stream);
         }
     }
+
+    /// <summary>A row edited by hand may hold text instead of a blob; hash what is there, so the edit shows as a broken link.</summary>
+    private static byte[] PayloadBytes(object value) => value switch
+    {
+        byte[] bytes => bytes,
+        DBNull => [],
+        _ => System.Text.Encoding.UTF8.GetBytes(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
+    };
 
     private static bool JournalTableExists(DbConnection connection, JournalProvider provider)
     {
@@ -100,7 +108,7 @@ public static class JournalLoader
             }
             if (e.PrevHash != _lastHash)
             {
-                _broken = $"event {sequenceNr} ({manifest}) does not link to event {_lastSeq}: the stream was modified";
+                _broken = $"event {sequenceNr} ({manifest}) does not link to event {_lastSeq}: one of them was modified";
                 return;
             }
             _lastHash = EventCodec.Hash(PersistenceId, sequenceNr, manifest, payload);
