@@ -37,6 +37,9 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     private readonly Dictionary<string, ClientFirewall> _clientFirewalls = new(StringComparer.Ordinal);
     private List<DomainEvent>? _replay;
     private bool _expectingStop;
+    /// <summary>The graceful shutdown in flight, so that a kill need not wait for shutdown_timeout.</summary>
+    private CancellationTokenSource? _shutdown;
+    private IActorRef? _killDuringShutdown;
 
     public QubeActor(QubeState state, long sequenceNr, string lastHash, IDomainBackend backend, IActorRef collection, IActorRef events, IActorRef journal)
     {
@@ -82,6 +85,13 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         }
         if (_awaiting is not null && _awaiting(message))
             return;
+        // qvm-kill works at any time: a kill during a graceful shutdown cuts it short instead of waiting for the timeout.
+        if (message is QubeProtocol.Kill kill && _shutdown is { } shutdown && _killDuringShutdown is null)
+        {
+            _killDuringShutdown = kill.ReplyTo;
+            shutdown.Cancel();
+            return;
+        }
         if (_pending is not null || _awaiting is not null)
         {
             if (message is EnforceFirewalls or EnforceClientFirewall or ForgetClientFirewall)
@@ -372,12 +382,25 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         {
             if (!s.Wait)
                 Reply(s.ReplyTo, new Done());
-            using var timeout = new CancellationTokenSource();
             var cts = new CancellationTokenSource(s.Timeout);
+            _shutdown = cts;
             _expectingStop = true;
             RunBackend(ct => _backend.ShutdownAsync(Name, cts.Token), error =>
             {
+                _shutdown = null;
                 cts.Dispose();
+                if (_killDuringShutdown is { } killer)
+                {
+                    _killDuringShutdown = null;
+                    RunBackend(ct => _backend.KillAsync(Name, ct), _ =>
+                        Stopped(StopKind.Killed, "killed during shutdown", s.Cause, () =>
+                        {
+                            killer.Tell(new Done());
+                            if (s.Wait)
+                                Reply(s.ReplyTo, new Done());
+                        }));
+                    return;
+                }
                 if (error is null)
                 {
                     Stopped(StopKind.Shutdown, null, s.Cause, () => { if (s.Wait) Reply(s.ReplyTo, new Done()); });

@@ -20,7 +20,7 @@ namespace QubesActors.Runtime.Actors;
 /// networks, firewalls and devices consistent when qubes come and go. Collection changes are decided one at a time
 /// (the next waits until the previous one is persisted), so no decision ever reads a stale view.
 /// </summary>
-public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
+public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTimers
 {
     private const string Services = "services";
     private const string Apps = "apps";
@@ -65,12 +65,14 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
         Akka.Actor.Props.Create(() => new QubesSupervisor(backend, events, journal, load));
 
     public IStash Stash { get; set; } = null!;
+    public ITimerScheduler Timers { get; set; } = null!;
 
     private sealed record Loaded(LoadedJournal Journal);
     private sealed record BackendDomains(IReadOnlyList<RunningDomain> Domains);
     private sealed record DevicesListed(string Backend, IReadOnlyList<BackendDevice> Devices);
     private sealed record CleanupDisposable(string Name);
     private sealed record FromBackend(BackendEvent Event);
+    private sealed record FirewallRuleExpired(string Client);
 
     protected override void PreStart()
     {
@@ -113,6 +115,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             case Escalated e: OnEscalated(e); return;
             case DomainSupervisor.QubeActorStopped s: OnActorStopped(s.Name); return;
             case HandedOver h: OnHandedOver(h); return;
+            case FirewallRuleExpired f: SyncFirewall(f.Client); return;
             case BackendDomains: return;
             case Status.Failure f: _log.Error(f.Cause, "background task failed"); return;
         }
@@ -751,7 +754,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
         var qube = _view.Find(client);
         (string NetVm, ImmutableArray<string> Rules)? desired = null;
         if (qube is not null && qube.Power.IsActive() && qube.ConnectedNetVm is { } netvm)
-            desired = (netvm, qube.Firewall ?? ["action=accept"]);
+            desired = (netvm, EnforcedRules(qube));
         _enforced.TryGetValue(client, out var current);
         var has = _enforced.ContainsKey(client);
         if (desired is null)
@@ -769,6 +772,21 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             ToActor(current.NetVm, new ForgetClientFirewall(client));
         _enforced[client] = desired.Value;
         ToActor(desired.Value.NetVm, new EnforceClientFirewall(new ClientFirewall(client, Addressing.Ip(qube!), desired.Value.Rules)));
+    }
+
+    /// <summary>
+    /// The rules a netvm enforces for a client: accept-all without custom rules, else the unexpired ones; a timer
+    /// re-syncs when the earliest expiry passes (§4).
+    /// </summary>
+    private ImmutableArray<string> EnforcedRules(QubeState qube)
+    {
+        if (qube.Firewall is not { } lines)
+            return ["action=accept"];
+        var now = DateTimeOffset.UtcNow;
+        var rules = lines.Select(FirewallRule.Parse).ToList();
+        if (FirewallRuleSet.NextExpiry(rules, now) is { } next)
+            Timers.StartSingleTimer($"firewall-expiry:{qube.Name}", new FirewallRuleExpired(qube.Name), next - now + TimeSpan.FromMilliseconds(10));
+        return [.. FirewallRuleSet.Active(rules, now).Select(r => r.ToApiString())];
     }
 
     // ------------------------------------------------------------------ devices
