@@ -19,7 +19,7 @@ public static class LifecycleBench
             ("unpause", i => new QubesProtocol.UnpauseQube(Commands.NameOf(i), Commands.Caller)),
             ("shutdown", i => new QubesProtocol.ShutdownQube(Commands.NameOf(i), false, true, Commands.Caller)),
         };
-        var rows = new List<(string Phase, int Ops, double Seconds, Samples Samples)>();
+        var rows = new List<(string Phase, int Ops, double Seconds, Samples Samples, double CpuMs, double Load)>();
         var errors = new List<string>();
         try
         {
@@ -29,6 +29,7 @@ public static class LifecycleBench
             foreach (var (name, make) in phases)
             {
                 var samples = new Samples(name);
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 var clock = Stopwatch.StartNew();
                 await Parallel.RunAsync(qubes, concurrency, async i =>
                 {
@@ -43,7 +44,7 @@ public static class LifecycleBench
                                 errors.Add($"{name} {Commands.NameOf(i)}: {r.Error.Message}");
                     }
                 });
-                rows.Add((name, qubes, clock.Elapsed.TotalSeconds, samples));
+                rows.Add((name, qubes, clock.Elapsed.TotalSeconds, samples, (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds, Child.LoadAverage()));
             }
         }
         finally
@@ -53,12 +54,14 @@ public static class LifecycleBench
         var totalOps = rows.Sum(r => r.Ops);
         var totalSeconds = rows.Sum(r => r.Seconds);
         Report.Table($"lifecycle ({qubes} qubes, concurrency {concurrency}, {provider})",
-            ["phase", "ops", "seconds", "ops/s", "p50 ms", "p99 ms", "max ms", "errors"],
+            ["phase", "ops", "seconds", "ops/s", "p50 ms", "p99 ms", "max ms", "errors", "cpu ms/op", "loadavg"],
             rows.Select(r => new[]
             {
                 r.Phase, r.Ops.ToString(), Stats.F(r.Seconds, 2), Stats.F(r.Ops / r.Seconds, 0), Stats.F(r.Samples.Percentile(50), 2),
-                Stats.F(r.Samples.Percentile(99), 2), Stats.F(r.Samples.Percentile(100), 2), r.Samples.Errors.ToString(),
-            }).Append(["total", totalOps.ToString(), Stats.F(totalSeconds, 2), Stats.F(totalOps / totalSeconds, 0), "", "", "", rows.Sum(r => r.Samples.Errors).ToString()]));
+                Stats.F(r.Samples.Percentile(99), 2), Stats.F(r.Samples.Percentile(100), 2), r.Samples.Errors.ToString(), Stats.F(r.CpuMs / r.Ops, 2), Stats.F(r.Load, 1),
+            }).Append(["total", totalOps.ToString(), Stats.F(totalSeconds, 2), Stats.F(totalOps / totalSeconds, 0), "", "", "", rows.Sum(r => r.Samples.Errors).ToString(),
+                Stats.F(rows.Sum(r => r.CpuMs) / totalOps, 2), ""]));
+        Console.WriteLine($"(cpu ms/op = process CPU time (all threads, {Environment.ProcessorCount} CPUs) per operation; loadavg = 1-minute load average at the end of the phase: the machine is shared)");
         foreach (var e in errors)
             Console.WriteLine($"  refused: {e}");
         var overall = totalOps / totalSeconds;
@@ -68,12 +71,12 @@ public static class LifecycleBench
             {
                 bench = "lifecycle", provider, qubes, concurrency, phase = r.Phase, ops = r.Ops, seconds = Math.Round(r.Seconds, 4),
                 ops_per_s = Math.Round(r.Ops / r.Seconds, 1), p50_ms = Math.Round(r.Samples.Percentile(50), 3), p99_ms = Math.Round(r.Samples.Percentile(99), 3),
-                errors = r.Samples.Errors, command = commandLine,
+                errors = r.Samples.Errors, cpu_ms_per_op = Math.Round(r.CpuMs / r.Ops, 3), loadavg_1m = r.Load, command = commandLine,
             });
         Report.JsonLine(new
         {
             bench = "lifecycle", provider, qubes, concurrency, phase = "total", ops = totalOps, seconds = Math.Round(totalSeconds, 4),
-            ops_per_s = Math.Round(overall, 1), errors = rows.Sum(r => r.Samples.Errors), goal_ops_per_s = 2000, goal_met = overall >= 2000, command = commandLine,
+            ops_per_s = Math.Round(overall, 1), errors = rows.Sum(r => r.Samples.Errors), goal_ops_per_s = 2000, goal_met = overall >= 2000, cpu_ms_per_op = Math.Round(rows.Sum(r => r.CpuMs) / totalOps, 3), command = commandLine,
         });
         return rows.Sum(r => r.Samples.Errors) == 0 ? 0 : 1;
     }

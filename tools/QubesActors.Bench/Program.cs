@@ -68,5 +68,23 @@ foreach (var o in new Option[] { stateDir, childProvider, childConnection })
     loadOnce.Options.Add(o);
 loadOnce.SetAction(p => Child.LoadOnce(new BenchStore(CheckProvider(p.GetValue(childProvider)!), p.GetValue(stateDir)!, p.GetValue(childConnection))));
 
-var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, all, recoverOnce, loadOnce };
+var profileLoad = new Command("profile-load") { Hidden = true };
+foreach (var o in new Option[] { stateDir, childProvider, childConnection })
+    profileLoad.Options.Add(o);
+profileLoad.SetAction(p => Profile.Load(new BenchStore(CheckProvider(p.GetValue(childProvider)!), p.GetValue(stateDir)!, p.GetValue(childConnection))));
+
+var genQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
+var genEvents = new Option<int>("--events") { DefaultValueFactory = _ => 50 };
+var generate = new Command("generate", "Write a journal of N qubes x ~50 events into --state-dir (kept; for profiling)") { Hidden = true };
+foreach (var o in new Option[] { stateDir, childProvider, childConnection, genQubes, genEvents })
+    generate.Options.Add(o);
+generate.SetAction(async (p, _) =>
+{
+    var store = new BenchStore(CheckProvider(p.GetValue(childProvider)!), p.GetValue(stateDir)!, p.GetValue(childConnection));
+    var (elapsed, rows) = await JournalGenerator.GenerateAsync(store, p.GetValue(genQubes), p.GetValue(genEvents), 128);
+    Console.WriteLine($"{rows} rows in {elapsed.TotalSeconds:0.0} s into {store.StateDir}");
+    return 0;
+});
+
+var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, all, recoverOnce, loadOnce, profileLoad, generate };
 return await root.Parse(args).InvokeAsync();

@@ -42,7 +42,8 @@ public static class RecoveryBench
                 rows.Add([n.ToString(), rowCount.ToString(), Stats.F(elapsed.TotalSeconds, 1), Stats.F(median, 0), Stats.F(walls.Min(), 0), Stats.F(walls.Max(), 0), goal]);
                 breakdown.Add([n.ToString(), Stats.F(MedianMark("main"), 0), Stats.F(MedianMark("host_built"), 0), Stats.F(MedianMark("host_started"), 0),
                     Stats.F(MedianMark("ready"), 0), Stats.F(MedianMark("all_pinged"), 0), Stats.F(MedianOf("supervisor_recovery_ms"), 0),
-                    Stats.F(load.Result.GetProperty("cold_load_ms").GetDouble(), 0), Stats.F(MedianOf("warm_journal_load_ms"), 0), Stats.F(MedianOf("warm_collection_recover_ms"), 0)]);
+                    Stats.F(load.Result.GetProperty("cold_load_ms").GetDouble(), 0), Stats.F(MedianOf("warm_journal_load_ms"), 0), Stats.F(MedianOf("warm_collection_recover_ms"), 0),
+                    Stats.F(MedianOf("cpu_ms_until_pinged"), 0), Stats.F(MedianOf("loadavg_1m"), 1)]);
                 if (children.Any(c => c.Result.GetProperty("refused").GetInt32() > 0))
                     exit = 1;
                 Report.JsonLine(new
@@ -56,6 +57,7 @@ public static class RecoveryBench
                         main = MedianMark("main"), host_built = MedianMark("host_built"), host_started = MedianMark("host_started"),
                         ready = MedianMark("ready"), all_pinged = MedianMark("all_pinged"), supervisor_recovery = MedianOf("supervisor_recovery_ms"),
                     },
+                    cpu_ms_until_pinged_median = MedianOf("cpu_ms_until_pinged"), loadavg_1m = MedianOf("loadavg_1m"),
                     load_only_child = JsonSerializer.Deserialize<JsonElement>(load.Result.GetRawText()),
                     goal = goal.Length > 0 ? "<= 1000 ms for 1000 qubes on sqlite" : null, goal_met = goal.Length > 0 ? goal == "MET" : (bool?)null,
                     command = commandLine,
@@ -69,7 +71,7 @@ public static class RecoveryBench
         Report.Table($"recovery ({provider}, ~{events} events per qube; wall = Process.Start of a new process until every qube actor answered PingQube; {runs} runs)",
             ["qubes", "journal rows", "generate s", "median ms", "min ms", "max ms", "goal"], rows);
         Report.Table("breakdown (child, medians, ms since process exec): main = Main entered; built = QubesHost.Build; started = host.StartAsync returned; ready = supervisor Ready; pinged = all PingQube answered; sup = supervisor's own recovery time (bulk load + CollectionRecovery + spawn); load-only = JournalLoader.Load cold in a fresh process; warm = the same, again in the recovered process",
-            ["qubes", "main", "built", "started", "ready", "pinged", "sup", "load-only cold", "load warm", "recover warm"], breakdown);
+            ["qubes", "main", "built", "started", "ready", "pinged", "sup", "load-only cold", "load warm", "recover warm", "cpu ms", "loadavg"], breakdown);
         return exit;
     }
 }
