@@ -1,1 +1,90 @@
-﻿Console.WriteLine("Hello, World!");
+using System.CommandLine;
+using QubesActors.Bench;
+
+// Benchmarks of the real qubesd host (QubesHost.Build) on the zero-latency simulated backend. README.md has the figures.
+var commandLine = Report.CommandLine(args);
+
+Option<string> Provider() => new("--provider") { Description = "Journal: sqlite | postgresql", DefaultValueFactory = _ => "sqlite" };
+Option<string?> ConnectionString() => new("--connection-string") { Description = "PostgreSQL server (Npgsql); default: QUBES_TEST_POSTGRES. A fresh database is created on it per run." };
+string? Server(string? given) => string.IsNullOrEmpty(given) ? Environment.GetEnvironmentVariable("QUBES_TEST_POSTGRES") : given;
+string CheckProvider(string p) => p.ToLowerInvariant() switch
+{
+    "sqlite" => "sqlite",
+    "postgresql" or "postgres" => "postgresql",
+    _ => throw new ArgumentException($"--provider must be sqlite or postgresql, not '{p}'"),
+};
+
+// lifecycle
+var lcQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
+var lcConcurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 64 };
+var lcProvider = Provider();
+var lcConnection = ConnectionString();
+var lifecycle = new Command("lifecycle", "create, start, pause, unpause, shutdown(wait) of N AppVMs: ops/s and p50/p99 per phase") { lcQubes, lcConcurrency, lcProvider, lcConnection };
+lifecycle.SetAction((p, _) => LifecycleBench.RunAsync(p.GetValue(lcQubes), p.GetValue(lcConcurrency), CheckProvider(p.GetValue(lcProvider)!), Server(p.GetValue(lcConnection)), commandLine));
+
+// recovery
+var recQubes = new Option<string>("--qubes") { Description = "Comma-separated sizes", DefaultValueFactory = _ => "100,1000,10000" };
+var recEvents = new Option<int>("--events") { DefaultValueFactory = _ => 50 };
+var recRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
+var recConcurrency = new Option<int>("--concurrency") { Description = "Qubes whose scripts run at once while generating", DefaultValueFactory = _ => 128 };
+var recProvider = Provider();
+var recConnection = ConnectionString();
+var recovery = new Command("recovery", "journal of N qubes x ~50 events; new process until every qube answers PingQube") { recQubes, recEvents, recProvider, recConnection, recRuns, recConcurrency };
+recovery.SetAction((p, _) => RecoveryBench.RunAsync([.. p.GetValue(recQubes)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)], p.GetValue(recEvents),
+    CheckProvider(p.GetValue(recProvider)!), Server(p.GetValue(recConnection)), p.GetValue(recRuns), p.GetValue(recConcurrency), commandLine));
+
+// memory
+var memQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
+var memEvents = new Option<int>("--events") { DefaultValueFactory = _ => 50 };
+var memProvider = Provider();
+var memConnection = ConnectionString();
+var memory = new Command("memory", "VmRSS of an idle qubesd (child process) holding N qubes, after forced GC and 2 s idle") { memQubes, memEvents, memProvider, memConnection };
+memory.SetAction((p, _) => MemoryBench.RunAsync(p.GetValue(memQubes), p.GetValue(memEvents), CheckProvider(p.GetValue(memProvider)!), Server(p.GetValue(memConnection)), commandLine));
+
+// all
+var all = new Command("all", "lifecycle, recovery and memory with their defaults (SQLite)");
+all.SetAction(async (_, _) =>
+{
+    var exit = 0;
+    exit |= await LifecycleBench.RunAsync(1000, 64, "sqlite", null, commandLine + "  [lifecycle --qubes 1000 --concurrency 64 --provider sqlite]");
+    exit |= await RecoveryBench.RunAsync([100, 1000, 10000], 50, "sqlite", null, 3, 128, commandLine + "  [recovery --qubes 100,1000,10000 --events 50 --provider sqlite --runs 3]");
+    exit |= await MemoryBench.RunAsync(1000, 50, "sqlite", null, commandLine + "  [memory --qubes 1000]");
+    return exit;
+});
+
+// hidden: the measured child processes
+var stateDir = new Option<string>("--state-dir") { Required = true };
+var childProvider = Provider();
+var childConnection = ConnectionString();
+var childQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 0 };
+var idle = new Option<bool>("--idle-memory");
+var recoverOnce = new Command("recover-once") { Hidden = true };
+foreach (var o in new Option[] { stateDir, childProvider, childConnection, childQubes, idle })
+    recoverOnce.Options.Add(o);
+recoverOnce.SetAction((p, _) => Child.RecoverOnceAsync(new BenchStore(CheckProvider(p.GetValue(childProvider)!), p.GetValue(stateDir)!, p.GetValue(childConnection)),
+    p.GetValue(childQubes), p.GetValue(idle)));
+var loadOnce = new Command("load-once") { Hidden = true };
+foreach (var o in new Option[] { stateDir, childProvider, childConnection })
+    loadOnce.Options.Add(o);
+loadOnce.SetAction(p => Child.LoadOnce(new BenchStore(CheckProvider(p.GetValue(childProvider)!), p.GetValue(stateDir)!, p.GetValue(childConnection))));
+
+var profileLoad = new Command("profile-load") { Hidden = true };
+foreach (var o in new Option[] { stateDir, childProvider, childConnection })
+    profileLoad.Options.Add(o);
+profileLoad.SetAction(p => Profile.Load(new BenchStore(CheckProvider(p.GetValue(childProvider)!), p.GetValue(stateDir)!, p.GetValue(childConnection))));
+
+var genQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
+var genEvents = new Option<int>("--events") { DefaultValueFactory = _ => 50 };
+var generate = new Command("generate", "Write a journal of N qubes x ~50 events into --state-dir (kept; for profiling)") { Hidden = true };
+foreach (var o in new Option[] { stateDir, childProvider, childConnection, genQubes, genEvents })
+    generate.Options.Add(o);
+generate.SetAction(async (p, _) =>
+{
+    var store = new BenchStore(CheckProvider(p.GetValue(childProvider)!), p.GetValue(stateDir)!, p.GetValue(childConnection));
+    var (elapsed, rows) = await JournalGenerator.GenerateAsync(store, p.GetValue(genQubes), p.GetValue(genEvents), 128);
+    Console.WriteLine($"{rows} rows in {elapsed.TotalSeconds:0.0} s into {store.StateDir}");
+    return 0;
+});
+
+var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, all, recoverOnce, loadOnce, profileLoad, generate };
+return await root.Parse(args).InvokeAsync();
