@@ -24,6 +24,9 @@ public static class QubesHost
     {
         Directory.CreateDirectory(settings.StateDir);
         settings.Journal.EnsureStorage();
+        // Read the journal while the host and the actor system start: recovery is on the critical path of every start.
+        var preloaded = Task.Run(() => JournalLoader.Load(settings.Journal));
+        var firstLoad = 1;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         if (logging is null)
@@ -41,7 +44,9 @@ public static class QubesHost
             {
                 var events = system.ActorOf(Props.Create<EventHub>(), "events");
                 var journal = Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(null);
-                var qubes = system.ActorOf(QubesSupervisor.Props(backend, events, journal, () => JournalLoader.Load(settings.Journal)), "qubes");
+                var qubes = system.ActorOf(QubesSupervisor.Props(backend, events, journal,
+                    // The preloaded journal serves the first recovery only; a restarted supervisor reads afresh.
+                    () => Interlocked.Exchange(ref firstLoad, 0) == 1 ? preloaded.GetAwaiter().GetResult() : JournalLoader.Load(settings.Journal)), "qubes");
                 registry.Register<EventsKey>(events);
                 registry.Register<QubesKey>(qubes);
             });

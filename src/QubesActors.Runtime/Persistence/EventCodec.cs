@@ -58,12 +58,8 @@ public static class EventCodec
 
     public static IReadOnlyCollection<Type> EventTypes => ByType.Keys;
 
-    public static readonly JsonSerializerOptions Options = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter() },
-    };
+    /// <summary>Source-generated metadata: no reflection warm-up when a daemon decodes its whole journal at start.</summary>
+    public static JsonSerializerOptions Options => EventJsonContext.Default.Options;
 
     public static string ManifestOf(DomainEvent e) =>
         ByType.TryGetValue(e.GetType(), out var m) ? m : throw new ArgumentException($"no manifest for {e.GetType().Name}");
@@ -83,10 +79,29 @@ public static class EventCodec
     /// </summary>
     public static string Hash(string persistenceId, long sequenceNr, string manifest, ReadOnlySpan<byte> payload)
     {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        sha.AppendData(Encoding.UTF8.GetBytes($"{persistenceId}\n{sequenceNr}\n{manifest}\n"));
-        sha.AppendData(payload);
-        return Convert.ToHexStringLower(sha.GetHashAndReset());
+        // One contiguous buffer and one-shot hashing: recovery hashes every stored event.
+        var header = Encoding.UTF8.GetByteCount(persistenceId) + Encoding.UTF8.GetByteCount(manifest) + 23;
+        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(header + payload.Length);
+        try
+        {
+            var span = rented.AsSpan();
+            var n = Encoding.UTF8.GetBytes(persistenceId, span);
+            span[n++] = (byte)'\n';
+            sequenceNr.TryFormat(span[n..], out var digits, provider: System.Globalization.CultureInfo.InvariantCulture);
+            n += digits;
+            span[n++] = (byte)'\n';
+            n += Encoding.UTF8.GetBytes(manifest, span[n..]);
+            span[n++] = (byte)'\n';
+            payload.CopyTo(span[n..]);
+            n += payload.Length;
+            Span<byte> digest = stackalloc byte[32];
+            SHA256.HashData(span[..n], digest);
+            return Convert.ToHexStringLower(digest);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     /// <summary>Journal tags by kind, for the audit viewer's queries.</summary>
@@ -113,6 +128,46 @@ public static class EventCodec
         public static string ForCause(DomainEvent e) => e.Cause.Kind == EventCause.AdminKind ? Admin : $"cause-{e.Cause.Kind}";
     }
 }
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UseStringEnumConverter = true)]
+[JsonSerializable(typeof(QubeCreated))]
+[JsonSerializable(typeof(QubePropertySet))]
+[JsonSerializable(typeof(QubePropertyReset))]
+[JsonSerializable(typeof(QubeFeatureSet))]
+[JsonSerializable(typeof(QubeFeatureRemoved))]
+[JsonSerializable(typeof(QubeTagAdded))]
+[JsonSerializable(typeof(QubeTagRemoved))]
+[JsonSerializable(typeof(QubeNotesSet))]
+[JsonSerializable(typeof(QubeFirewallSet))]
+[JsonSerializable(typeof(QubeStarting))]
+[JsonSerializable(typeof(QubeStarted))]
+[JsonSerializable(typeof(QubeStartFailed))]
+[JsonSerializable(typeof(QubeShuttingDown))]
+[JsonSerializable(typeof(QubeStopped))]
+[JsonSerializable(typeof(QubePaused))]
+[JsonSerializable(typeof(QubeUnpaused))]
+[JsonSerializable(typeof(QubeSuspended))]
+[JsonSerializable(typeof(QubeResumed))]
+[JsonSerializable(typeof(QubeAdopted))]
+[JsonSerializable(typeof(QubeRestartScheduled))]
+[JsonSerializable(typeof(QubeFailed))]
+[JsonSerializable(typeof(QubeFailedReset))]
+[JsonSerializable(typeof(QubeNetworkDetached))]
+[JsonSerializable(typeof(QubeNetworkAttached))]
+[JsonSerializable(typeof(QubeDeviceAssigned))]
+[JsonSerializable(typeof(QubeDeviceUnassigned))]
+[JsonSerializable(typeof(QubeDeviceAssignmentChanged))]
+[JsonSerializable(typeof(QubeDeviceAttached))]
+[JsonSerializable(typeof(QubeDeviceDetached))]
+[JsonSerializable(typeof(QubeRemoved))]
+[JsonSerializable(typeof(GlobalPropertySet))]
+[JsonSerializable(typeof(GlobalPropertyReset))]
+[JsonSerializable(typeof(LabelCreated))]
+[JsonSerializable(typeof(LabelRemoved))]
+internal sealed partial class EventJsonContext : JsonSerializerContext;
 
 /// <summary>The Akka serializer bound to <see cref="DomainEvent"/>: string manifests, no CLR type names stored.</summary>
 public sealed class QubesEventSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)

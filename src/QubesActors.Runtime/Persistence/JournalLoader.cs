@@ -33,22 +33,27 @@ public static class JournalLoader
         command.CommandText = "SELECT persistence_id, sequence_number, manifest, message FROM journal ORDER BY persistence_id, sequence_number";
         using var reader = command.ExecuteReader();
 
-        LoadedStream? collection = null;
-        var qubes = new List<LoadedStream>();
-        ChainBuilder? current = null;
+        // Read raw rows in one pass, then decode and verify the streams in parallel: they are independent.
+        var raw = new List<(string Pid, List<(long Seq, string Manifest, byte[] Payload)> Rows)>();
         while (reader.Read())
         {
             var pid = reader.GetString(0);
-            if (current?.PersistenceId != pid)
-            {
-                if (current is not null)
-                    Add(current.Finish());
-                current = new ChainBuilder(pid);
-            }
-            current.Add(reader.GetInt64(1), reader.IsDBNull(2) ? "" : reader.GetString(2), PayloadBytes(reader.GetValue(3)));
+            if (raw.Count == 0 || raw[^1].Pid != pid)
+                raw.Add((pid, []));
+            raw[^1].Rows.Add((reader.GetInt64(1), reader.IsDBNull(2) ? "" : reader.GetString(2), PayloadBytes(reader.GetValue(3))));
         }
-        if (current is not null)
-            Add(current.Finish());
+        var streams = new LoadedStream[raw.Count];
+        Parallel.For(0, raw.Count, i =>
+        {
+            var chain = new ChainBuilder(raw[i].Pid);
+            foreach (var (seq, manifest, payload) in raw[i].Rows)
+                chain.Add(seq, manifest, payload);
+            streams[i] = chain.Finish();
+        });
+        LoadedStream? collection = null;
+        var qubes = new List<LoadedStream>();
+        foreach (var stream in streams)
+            Add(stream);
         return new LoadedJournal(collection, qubes, clock.Elapsed);
 
         void Add(LoadedStream stream)
