@@ -52,7 +52,7 @@ public static class PropertyValues
     public static bool ParseBool(string untrusted) => untrusted.ToLowerInvariant() switch
     {
         "1" or "yes" or "true" or "on" => true,
-        "0" or "no" or "false" or "off" or "" => false,
+        "0" or "no" or "false" or "off" => false,
         _ => throw new QubesValueError($"Invalid literal for boolean property: {untrusted}"),
     };
 
