@@ -62,7 +62,7 @@ public class IdentityTests
     public void The_uuid_given_at_creation_is_kept()
     {
         var uuid = Guid.Parse("6e9c1cd0-6b24-4e8e-9ad3-9d0b1bb9b1b1");
-        var e = Rules.CollectionRules.CreateQube(CollectionState.Empty, QubeClass.StandaloneVM, "a", "red", null,
+        var e = QubesActors.Core.Rules.CollectionRules.CreateQube(CollectionState.Empty, QubeClass.StandaloneVM, "a", "red", null,
             new Dictionary<string, string>(), TestWorld.Dom0, TestWorld.T0, uuid);
         var c = CollectionState.Empty.Apply("a", e);
         Assert.Equal(uuid, c.Get("a").Uuid);
