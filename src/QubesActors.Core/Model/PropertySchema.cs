@@ -52,7 +52,7 @@ public static class PropertyValues
     public static bool ParseBool(string untrusted) => untrusted.ToLowerInvariant() switch
     {
         "1" or "yes" or "true" or "on" => true,
-        "0" or "no" or "false" or "off" or "" => false,
+        "0" or "no" or "false" or "off" => false,
         _ => throw new QubesValueError($"Invalid literal for boolean property: {untrusted}"),
     };
 
@@ -144,11 +144,29 @@ public static class QubeProperties
 
     private static string? MaxMemDefault(CollectionState c, QubeState q)
     {
-        if (q.Assignments.Values.Any(a => a.DeviceClass == "pci"))
+        if (!MemoryBalancingPossible(c, q))
             return "0";
         if (c.TemplateOf(q) is { } template)
             return c.Effective(template, "maxmem");
-        return "4000";
+        // Linux cannot balloon beyond about ten times its initial memory; never default above half of the host.
+        long value = q.Features.GetValueOrDefault("os") == "Linux" ? 10L * c.EffectiveInt(q, "memory") : 4000;
+        if (int.TryParse(c.GlobalEffective("maxmem"), NumberStyles.None, CultureInfo.InvariantCulture, out var host))
+            value = Math.Min(value, host / 2);
+        return value.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>No balancing with PCI devices, nor for an HVM qube without the Qubes tools (feature qrexec, through the template).</summary>
+    private static bool MemoryBalancingPossible(CollectionState c, QubeState q)
+    {
+        if (q.Assignments.Values.Any(a => a.DeviceClass == "pci"))
+            return false;
+        if (c.Effective(q, "virt_mode") != "hvm")
+            return true;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var current = q; current is not null && seen.Add(current.Name); current = c.TemplateOf(current))
+            if (current.Features.TryGetValue("qrexec", out var qrexec))
+                return qrexec.Length > 0;
+        return false;
     }
 }
 

@@ -106,7 +106,9 @@ public sealed record QubeState
 
     private QubeState Stopped(QubeStopped s)
     {
-        var crashed = s.Kind == StopKind.Crashed;
+        // Unexpected stops count against the restart intensity: crashes, and any stop the backend reported without
+        // being asked (a permanent qube is restarted after those too, so they must be bounded the same way).
+        var unexpected = s.Kind == StopKind.Crashed || s.Cause.Kind == EventCause.BackendKind;
         // A run that lasted past the quiet period resets the backoff (DESIGN.md: reset after 10 min running).
         var quiet = StartTime is { } started && s.Time - started >= RestartPolicy.QuietPeriod;
         return this with
@@ -116,7 +118,7 @@ public sealed record QubeState
             ConnectedNetVm = null,
             LastStop = s.Kind,
             Attachments = Attachments.Clear(),
-            RecentCrashes = crashed ? RecentCrashes.Add(s.Time).RemoveAll(t => s.Time - t > RestartPolicy.MaxWindow) : RecentCrashes,
+            RecentCrashes = unexpected ? RecentCrashes.Add(s.Time).RemoveAll(t => s.Time - t > RestartPolicy.MaxWindow) : RecentCrashes,
             ConsecutiveRestarts = quiet ? 0 : ConsecutiveRestarts,
         };
     }

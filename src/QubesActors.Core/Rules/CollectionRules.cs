@@ -197,13 +197,27 @@ public static class CollectionRules
         return false;
     }
 
-    /// <summary>The first qube whose netvm chain loops, or null (used for default_netvm changes).</summary>
+    /// <summary>The first qube (by name) that lies on a netvm loop, or null when the graph has no loop.</summary>
     public static string? FindLoop(CollectionState c)
     {
         foreach (var q in c.Qubes.Values.OrderBy(q => q.Name, StringComparer.Ordinal))
-            if (q.Class != QubeClass.AdminVM && c.Effective(q, "netvm") is { } n && CreatesLoop(c, q.Name, n))
+            if (OnLoop(c, q))
                 return q.Name;
         return null;
+    }
+
+    /// <summary>True when following the netvm chain from <paramref name="qube"/> comes back to it.</summary>
+    private static bool OnLoop(CollectionState c, QubeState qube)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var current = c.NetVmOf(qube); current is not null && current.Class != QubeClass.AdminVM; current = c.NetVmOf(current))
+        {
+            if (current.Name == qube.Name)
+                return true;
+            if (!seen.Add(current.Name))
+                return false;
+        }
+        return false;
     }
 
     private static void CheckNotUsedAsDispTemplate(CollectionState c, QubeState qube)
@@ -288,9 +302,11 @@ public static class CollectionRules
                     case "default_netvm":
                         if (!c.ProvidesNetwork(target))
                             throw new QubesValueError($"The {target.Name} qube does not provide network");
+                        // Only qubes following the default change: name the first (by qid) that would sit on a loop.
                         var after = c with { Globals = c.Globals.SetItem(def.Name, value) };
-                        if (FindLoop(after) is { } looped)
-                            throw new QubesPropertyValueError($"Network loop on '{looped}'");
+                        if (after.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM && after.IsDefault(q, "netvm"))
+                                .OrderBy(q => q.Qid).FirstOrDefault(q => OnLoop(after, q)) is { } looped)
+                            throw new QubesPropertyValueError($"Network loop on '{looped.Name}'");
                         break;
                     case "default_template" when target.Class != QubeClass.TemplateVM:
                         throw new QubesPropertyValueError($"wrong VM class: domains['{target.Name}'] is of type {target.Class} and not TemplateVM");
