@@ -39,7 +39,7 @@ public static class QubesHost
         {
             akka.AddHocon(settings.Config, HoconAddMode.Prepend);
             akka.AddHocon(RuntimeConfig.Serialization, HoconAddMode.Prepend);
-            akka.WithSqlPersistence(DataOptionsFor(settings.Journal), autoInitialize: true, tagStorageMode: TagMode.TagTable);
+            akka.WithSqlPersistence(DataOptionsFor(settings.Journal), autoInitialize: true, tagStorageMode: TagMode.Csv);
             akka.WithActors((system, registry) =>
             {
                 var events = system.ActorOf(Props.Create<EventHub>(), "events");

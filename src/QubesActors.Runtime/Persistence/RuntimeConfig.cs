@@ -31,7 +31,7 @@ public static class RuntimeConfig
                   connection-string = "{{cs}}"
                   provider-name = "{{journal.Linq2DbProvider}}"
                   auto-initialize = on
-                  tag-write-mode = TagTable
+                  tag-write-mode = Csv
                 }
               }
               snapshot-store {
@@ -47,7 +47,7 @@ public static class RuntimeConfig
                 class = "Akka.Persistence.Sql.Query.SqlReadJournalProvider, Akka.Persistence.Sql"
                 connection-string = "{{cs}}"
                 provider-name = "{{journal.Linq2DbProvider}}"
-                tag-read-mode = TagTable
+                tag-read-mode = Csv
                 refresh-interval = 200ms
                 journal-sequence-retrieval.query-delay = 200ms
               }
