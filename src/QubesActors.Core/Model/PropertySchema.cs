@@ -128,7 +128,7 @@ public static class QubeProperties
         new("auto_cleanup", PropertyType.Bool, "automatically remove this VM upon shutdown", Default: (_, _) => "False", AppliesTo: c => c == QubeClass.DispVM),
         // QubesActors' supervision settings (DESIGN.md, restart policy); not upstream properties.
         new("restart", PropertyType.Str, "Restart policy: permanent (always), transient (after a crash), temporary (never).",
-            Default: (_, q) => q.Class == QubeClass.DispVM ? "temporary" : "permanent", AppliesTo: NotAdmin),
+            Default: (c, q) => IsServiceQube(c, q) ? "permanent" : "temporary", AppliesTo: NotAdmin),
         new("restart_intensity", PropertyType.Int, "At most this many restarts within restart_period seconds; past it the qube is marked failed.",
             Default: (_, _) => "5", AppliesTo: NotAdmin),
         new("restart_period", PropertyType.Int, "Window in seconds for restart_intensity.", Default: (_, _) => "60", AppliesTo: NotAdmin),
@@ -141,6 +141,12 @@ public static class QubeProperties
         All.TryGetValue(untrustedName, out var def) && (def.AppliesTo?.Invoke(qube.Class) ?? true)
             ? def
             : throw QubesNoSuchPropertyError.Default(qube.Name, untrustedName);
+
+    /// <summary>DESIGN.md: service qubes (network providers, device controllers, servicevm) are permanent; app qubes and disposables temporary.</summary>
+    private static bool IsServiceQube(CollectionState c, QubeState q) =>
+        PropertyValues.ParseBool(c.Effective(q, "provides_network") ?? "False")
+        || q.Assignments.Values.Any(a => a.DeviceClass == "pci")
+        || q.Features.TryGetValue("servicevm", out var s) && s.Length > 0;
 
     private static string? MaxMemDefault(CollectionState c, QubeState q)
     {

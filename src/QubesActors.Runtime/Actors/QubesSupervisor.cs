@@ -362,10 +362,12 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
                 Remove(r.Name, r.Caller.Cause("admin.vm.Remove"));
                 break;
             case CleanupDisposable c when _view.Find(c.Name) is { } disp && !disp.Power.IsActive():
-                _mutationCaller = ActorRefs.Nobody;
                 try
                 {
                     Remove(c.Name, EventCause.Supervisor("disposable stopped"));
+                    // Nobody waits for this removal: its result must not come back here, where it would be taken
+                    // for the result of the next mutation (which the unstash lets in first).
+                    _mutationCaller = ActorRefs.Nobody;
                 }
                 catch (QubesError e)
                 {
