@@ -60,12 +60,13 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
     private void OnStoppedUnasked(StoppedUnasked s)
     {
         var name = s.State.Name;
-        var decision = RestartPolicy.Decide(s.State, s.Settings, s.Kind, DateTimeOffset.UtcNow, _jitter());
+        var settings = s.Settings ?? RestartSettings.AppDefault;
+        var decision = RestartPolicy.Decide(s.State, settings, s.Kind, DateTimeOffset.UtcNow, _jitter());
         switch (decision)
         {
             case RestartDecision.RestartAfter r:
                 _log.Info("qube {0} stopped ({1}); restart {2} in {3:0.0}s", name, s.Kind, r.Attempt, r.Delay.TotalSeconds);
-                Sender.Tell(new RecordRestart(r.Attempt, r.Delay));
+                Sender.Tell(new RecordRestart(r.Attempt, r.Delay, settings.Type));
                 Timers.StartSingleTimer(name, new RestartDue(name, r.Attempt), r.Delay);
                 break;
             case RestartDecision.GiveUp g:

@@ -28,7 +28,6 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private QubeState _state;
     private JournalStream _stream;
-    private RestartSettings _restart = RestartSettings.AppDefault;
     private PendingWrite? _pending;
     private Action? _onWritten;
     private Action<Exception>? _onWriteFailed;
@@ -110,12 +109,13 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             case Reattach r: OnReattach(r.NetVm); break;
             case NetworkChange n: Replumb(n.NewNetVm, EventCause.Supervisor("netvm changed")); break;
             case Ping: Sender.Tell(new Done(_state.Power.Wire())); break;
+            case FailForTest f: throw new InvalidOperationException(f.Reason);
             case AttachDeviceNow a: OnAttachDevice(a); break;
             case DetachDeviceNow d: OnDetachDevice(d); break;
             case Reconcile r: OnReconcile(r); break;
             case MarkFailed f: Persist([new QubeFailed(f.Reason) { Time = Now, Cause = EventCause.Supervisor("start limit") }], () => { }); break;
             case RecordRestart r:
-                Persist([new QubeRestartScheduled(r.Attempt, r.Delay) { Time = Now, Cause = EventCause.Supervisor($"restart policy {_restart.Type.RestartTypeName()}") }], () => { });
+                Persist([new QubeRestartScheduled(r.Attempt, r.Delay) { Time = Now, Cause = EventCause.Supervisor($"restart policy {r.Type.RestartTypeName()}") }], () => { });
                 break;
             case EnforceFirewalls or EnforceClientFirewall or ForgetClientFirewall: HandleFirewall(message); break;
             case BackendOpDone: break; // a late completion of an operation that already timed out
@@ -293,7 +293,6 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             Reply(s.ReplyTo, new Refused(new QubesVMError($"Qube {Name} has failed ({_state.FailedReason}); reset it first")));
             return;
         }
-        _restart = s.Restart;
         var prelude = _state.Failed ? new QubeEvent[] { new QubeFailedReset { Time = Now, Cause = s.Cause } } : [];
         if (s.StartRefusal is { } refusal)
         {
@@ -500,7 +499,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             return;
         var kind = d.Crashed ? StopKind.Crashed : StopKind.Shutdown;
         _log.Warning("qube {0}: domain died ({1})", Name, d.Reason);
-        Stopped(kind, d.Reason, EventCause.Backend(d.Reason), () => Context.Parent.Tell(new StoppedUnasked(_state, _restart, kind)));
+        Stopped(kind, d.Reason, EventCause.Backend(d.Reason), () => _collection.Tell(new StoppedUnasked(_state, null, kind)));
     }
 
     private void OnReconcile(Reconcile r)
@@ -513,7 +512,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         {
             var kind = _state.Power == PowerState.Halting ? StopKind.Shutdown : StopKind.Crashed;
             Stopped(kind, "not running after daemon restart", cause,
-                () => { if (kind == StopKind.Crashed) Context.Parent.Tell(new StoppedUnasked(_state, _restart, kind)); });
+                () => { if (kind == StopKind.Crashed) _collection.Tell(new StoppedUnasked(_state, null, kind)); });
         }
         else if (backendActive && _state.Power != r.BackendState)
         {

@@ -106,6 +106,10 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             case EnsureRunning e: OnStart(e.Name, EventCause.Supervisor("netvm of a starting qube"), e.ReplyTo, clearFailed: false); return;
             case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), ActorRefs.Nobody, clearFailed: false); return;
             case Escalated e: OnEscalated(e); return;
+            case StoppedUnasked s:
+                if (_groupOf.TryGetValue(s.State.Name, out var group))
+                    group.Forward(s with { Settings = RestartSettingsOf(_view.Find(s.State.Name) ?? s.State) });
+                return;
             case DomainSupervisor.QubeActorStopped s: OnActorStopped(s.Name); return;
             case BackendDomains: return;
             case Status.Failure f: _log.Error(f.Cause, "background task failed"); return;
