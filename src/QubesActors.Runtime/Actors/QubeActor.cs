@@ -188,10 +188,16 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 _pending = null;
                 _onWritten = null;
                 _onWriteFailed = null;
-                _collection.Tell(new QubeChanged(Name, [], _state));
+                _collection.Tell(new QubeChanged(Name, [], Reported));
                 throw new JournalWriteFailedException($"qube {Name}: journal write failed: {cause?.Message}", cause);
         }
     }
+
+    /// <summary>
+    /// The state to report to the collection outside a successful write: a qube whose stream is still empty was never
+    /// created (its creation write failed), so it is reported gone rather than left in the view half-made.
+    /// </summary>
+    private QubeState Reported => _stream.SequenceNr == 0 && _state.Class != QubeClass.AdminVM ? _state with { Removed = true } : _state;
 
     private void UnstashIfIdle()
     {
@@ -220,7 +226,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 if (events.Count > 0 && events[0] is QubeCreated first)
                     _state = events.Skip(1).Cast<QubeEvent>().Aggregate(QubeState.FromCreated(first), (s, ev) => s.Apply(ev));
                 _log.Info("qube {0}: recovered {1} events, power state {2}", Name, events.Count, _state.Power);
-                _collection.Tell(new QubeChanged(Name, [], _state));
+                _collection.Tell(new QubeChanged(Name, [], Reported));
                 // Re-adopt: ask the backend what it runs and take it as it is.
                 _backend.ListDomainsAsync(CancellationToken.None)
                     .PipeTo(Self, success: list => new Reconcile(list.FirstOrDefault(d => d.Name == Name)?.State));

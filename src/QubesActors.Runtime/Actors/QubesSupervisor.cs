@@ -42,6 +42,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
     private CollectionState _view = CollectionState.Empty;
     private JournalStream? _collectionStream;
     private PendingWrite? _collectionWrite;
+    /// <summary>Set when a collection write failed with an unknown outcome: the stream head is unknown until the next start.</summary>
+    private string? _collectionStreamUnknown;
     private Action? _afterCollectionWrite;
     private IActorRef? _mutationCaller;
     private string? _mutationCreated;
@@ -305,6 +307,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
 
     private void PersistCollection(CollectionEvent e, Action then)
     {
+        if (_collectionStreamUnknown is not null)
+            throw new QubesError($"Global changes are refused until qubesd restarts: {_collectionStreamUnknown}");
         _collectionWrite = _collectionStream!.Prepare([e], Self);
         _afterCollectionWrite = then;
         _mutationCaller = Sender;
@@ -337,8 +341,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash
             caller.Tell(new Refused(new QubesError($"Failed to record the change: {JournalStream.CauseOf(message)?.Message}")));
             if (outcome == WriteOutcome.Failed)
             {
-                // Unknown outcome: the collection stream is re-read at the next start; until then refuse further global changes.
-                _collectionStream = new JournalStream(JournalSettings.CollectionPersistenceId, long.MaxValue / 2, "", _journal);
+                // Unknown outcome: the collection stream is re-read at the next start; until then refuse further global
+                // changes (writing on would either collide with the stored event or leave a gap that breaks the chain).
+                _collectionStreamUnknown = $"the outcome of an earlier write is unknown ({JournalStream.CauseOf(message)?.Message})";
             }
         }
         _afterCollectionWrite = null;
