@@ -159,6 +159,21 @@ public sealed class LifecycleSpecs : QubesSpec
     }
 
     [Fact]
+    public void A_qube_removed_and_created_again_at_once_under_the_same_name_gets_a_working_actor()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            CreateApp("again");
+            Ok(new RemoveQube("again", Dom0));
+            CreateApp("again");
+            Ok(new SetFeature("again", "round", round.ToString(System.Globalization.CultureInfo.InvariantCulture), Dom0));
+            Assert.Equal("Halted", Ok(new PingQube("again", Dom0)).Output);
+            Ok(new RemoveQube("again", Dom0));
+        }
+        Assert.Null(Host.Snapshot().State.Find("again"));
+    }
+
+    [Fact]
     public void Start_must_bring_up_the_netvm_chain_first()
     {
         var from = Backend.Calls.Count;
