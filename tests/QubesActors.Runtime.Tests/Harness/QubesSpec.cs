@@ -73,6 +73,28 @@ public abstract class QubesSpec : Akka.TestKit.Xunit2.TestKit
 
     protected JournalSettings Settings { get; }
 
+    /// <summary>After the actor system is down: drops the test's SQLite file (and its WAL) so runs leave nothing behind.</summary>
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (!disposing || Settings.Provider != JournalProvider.Sqlite)
+            return;
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(Settings.ConnectionString))
+            Microsoft.Data.Sqlite.SqliteConnection.ClearPool(connection);
+        var path = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(Settings.ConnectionString).DataSource;
+        foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+        {
+            try
+            {
+                File.Delete(file);
+            }
+            catch (IOException)
+            {
+                // still open somewhere: the temp directory keeps it
+            }
+        }
+    }
+
     public static JournalSettings NewSqlite() =>
         JournalSettings.SqliteFile(Path.Combine(Path.GetTempPath(), "qubesactors-rt-tests", $"{Guid.NewGuid():N}.db"));
 
