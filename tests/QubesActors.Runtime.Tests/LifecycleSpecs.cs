@@ -316,6 +316,29 @@ public sealed class LifecycleSpecs : QubesSpec
     }
 
     [Fact]
+    public void Pause_and_unpause_emit_their_pre_events_first()
+    {
+        Ok(new StartQube("work", Dom0));
+        var events = Subscribe();
+        Ok(new PauseQube("work", Dom0));
+        Ok(new UnpauseQube("work", Dom0));
+        var seen = CollectUntil(events, Is("work", "domain-unpaused")).Where(n => n.Subject == "work").Select(n => n.Event).ToList();
+        Assert.Equal(["domain-pre-paused", "domain-paused", "domain-pre-unpaused", "domain-unpaused"], seen);
+    }
+
+    [Fact]
+    public void A_forced_ShutdownAll_destroys_paused_qubes_too()
+    {
+        Ok(new StartQube("work", Dom0));
+        Ok(new PauseQube("work", Dom0));
+        Ok(new ShutdownAll(true, Dom0));
+        var state = Host.Snapshot().State;
+        Assert.All(state.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM), q => Assert.Equal(PowerState.Halted, q.Power));
+        Assert.False(Backend.IsRunning("work"));
+        Assert.False(Backend.IsRunning("sys-net"));
+    }
+
+    [Fact]
     public void A_prohibited_start_fails_with_the_rationale()
     {
         Ok(new SetFeature("work", "prohibit-start", "under repair", Dom0));
