@@ -86,6 +86,19 @@ public sealed class NetworkSpecs : QubesSpec
     }
 
     [Fact]
+    public void ShutdownAll_without_force_reports_a_paused_qube_once_and_leaves_its_netvms_up()
+    {
+        Ok(new StartQube("work", Dom0));
+        Ok(new PauseQube("work", Dom0));
+        var from = Backend.Calls.Count;
+        var error = Refused(new ShutdownAll(false, Dom0));
+        Assert.Equal("Failed to shut down: work: Domain not running (either powered off or paused): 'work'", error.Message);
+        Assert.Equal(PowerState.Paused, Qube("work").Power);
+        Assert.Equal(PowerState.Running, Qube("sys-firewall").Power);
+        Assert.DoesNotContain(CallsSince(from), c => c.StartsWith("shutdown ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void ShutdownAll_with_nothing_running_is_done_at_once()
     {
         var from = Backend.Calls.Count;
