@@ -18,12 +18,20 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Func<double> _jitter;
+    /// <summary>
+    /// Children asked to stop that have not terminated yet, with the messages for a new actor of the same name
+    /// (a qube removed, or whose creation failed, and created again at once): Akka refuses the name until the old
+    /// actor is gone, so they wait for its Terminated.
+    /// </summary>
+    private readonly Dictionary<string, List<(object Message, IActorRef Sender)>> _stopping = new(StringComparer.Ordinal);
 
     public DomainSupervisor(IDomainBackend backend, IActorRef events, IActorRef journal, Func<double> jitter)
     {
         _jitter = jitter;
         Receive<SpawnQube>(s =>
         {
+            if (Deferred(s.State.Name, s))
+                return;
             var child = Context.Child(s.State.Name);
             if (!child.IsNobody())
                 return;
@@ -31,6 +39,8 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
         });
         Receive<ToQube>(m =>
         {
+            if (Deferred(m.Name, m))
+                return;
             var child = Context.Child(m.Name);
             if (child.IsNobody())
                 Sender.Tell(new QubesProtocol.Refused(new Core.Errors.QubesVMError($"Qube {m.Name} has no running actor")));
@@ -41,18 +51,36 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
         {
             Timers.Cancel(s.Name);
             var child = Context.Child(s.Name);
-            if (!child.IsNobody())
+            if (!child.IsNobody() && !_stopping.ContainsKey(s.Name))
             {
-                Context.Unwatch(child);
+                _stopping[s.Name] = [];
                 Context.Stop(child);
             }
         });
         Receive<StoppedUnasked>(OnStoppedUnasked);
         Receive<RestartDue>(r => Context.Parent.Tell(r));
-        Receive<Terminated>(t => Context.Parent.Tell(new QubeActorStopped(t.ActorRef.Path.Name)));
+        Receive<Terminated>(t =>
+        {
+            var name = t.ActorRef.Path.Name;
+            if (_stopping.Remove(name, out var waiting))
+            {
+                foreach (var (message, sender) in waiting)
+                    Self.Tell(message, sender);
+                return;
+            }
+            Context.Parent.Tell(new QubeActorStopped(name));
+        });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    private bool Deferred(string name, object message)
+    {
+        if (!_stopping.TryGetValue(name, out var waiting))
+            return false;
+        waiting.Add((message, Sender));
+        return true;
+    }
 
     public static Props Props(IDomainBackend backend, IActorRef events, IActorRef journal, Func<double>? jitter = null) =>
         Akka.Actor.Props.Create(() => new DomainSupervisor(backend, events, journal, jitter ?? Random.Shared.NextDouble));
@@ -60,12 +88,13 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
     private void OnStoppedUnasked(StoppedUnasked s)
     {
         var name = s.State.Name;
-        var decision = RestartPolicy.Decide(s.State, s.Settings, s.Kind, DateTimeOffset.UtcNow, _jitter());
+        var settings = s.Settings ?? RestartSettings.AppDefault;
+        var decision = RestartPolicy.Decide(s.State, settings, s.Kind, DateTimeOffset.UtcNow, _jitter());
         switch (decision)
         {
             case RestartDecision.RestartAfter r:
                 _log.Info("qube {0} stopped ({1}); restart {2} in {3:0.0}s", name, s.Kind, r.Attempt, r.Delay.TotalSeconds);
-                Sender.Tell(new RecordRestart(r.Attempt, r.Delay));
+                Sender.Tell(new RecordRestart(r.Attempt, r.Delay, settings.Type));
                 Timers.StartSingleTimer(name, new RestartDue(name, r.Attempt), r.Delay);
                 break;
             case RestartDecision.GiveUp g:

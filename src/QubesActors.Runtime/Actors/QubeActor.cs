@@ -28,7 +28,6 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private QubeState _state;
     private JournalStream _stream;
-    private RestartSettings _restart = RestartSettings.AppDefault;
     private PendingWrite? _pending;
     private Action? _onWritten;
     private Action<Exception>? _onWriteFailed;
@@ -124,12 +123,13 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 _collection.Tell(new HandedOver(_state, _stream.SequenceNr, _stream.LastHash, [.. _clientFirewalls.Values]));
                 Context.Stop(Self);
                 break;
+            case FailForTest f: throw new InvalidOperationException(f.Reason);
             case AttachDeviceNow a: OnAttachDevice(a); break;
             case DetachDeviceNow d: OnDetachDevice(d); break;
             case Reconcile r: OnReconcile(r); break;
             case MarkFailed f: Persist([new QubeFailed(f.Reason) { Time = Now, Cause = EventCause.Supervisor("start limit") }], () => { }); break;
             case RecordRestart r:
-                Persist([new QubeRestartScheduled(r.Attempt, r.Delay) { Time = Now, Cause = EventCause.Supervisor($"restart policy {_restart.Type.RestartTypeName()}") }], () => { });
+                Persist([new QubeRestartScheduled(r.Attempt, r.Delay) { Time = Now, Cause = EventCause.Supervisor($"restart policy {r.Type.RestartTypeName()}") }], () => { });
                 break;
             case EnforceFirewalls or EnforceClientFirewall or ForgetClientFirewall: HandleFirewall(message); break;
             case BackendOpDone: break; // a late completion of an operation that already timed out
@@ -202,10 +202,16 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 _pending = null;
                 _onWritten = null;
                 _onWriteFailed = null;
-                _collection.Tell(new QubeChanged(Name, [], _state));
+                _collection.Tell(new QubeChanged(Name, [], Reported));
                 throw new JournalWriteFailedException($"qube {Name}: journal write failed: {cause?.Message}", cause);
         }
     }
+
+    /// <summary>
+    /// The state to report to the collection outside a successful write: a qube whose stream is still empty was never
+    /// created (its creation write failed), so it is reported gone rather than left in the view half-made.
+    /// </summary>
+    private QubeState Reported => _stream.SequenceNr == 0 && _state.Class != QubeClass.AdminVM ? _state with { Removed = true } : _state;
 
     private void UnstashIfIdle()
     {
@@ -234,7 +240,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 if (events.Count > 0 && events[0] is QubeCreated first)
                     _state = events.Skip(1).Cast<QubeEvent>().Aggregate(QubeState.FromCreated(first), (s, ev) => s.Apply(ev));
                 _log.Info("qube {0}: recovered {1} events, power state {2}", Name, events.Count, _state.Power);
-                _collection.Tell(new QubeChanged(Name, [], _state));
+                _collection.Tell(new QubeChanged(Name, [], Reported));
                 // Re-adopt: ask the backend what it runs and take it as it is.
                 _backend.ListDomainsAsync(CancellationToken.None)
                     .PipeTo(Self, success: list => new Reconcile(list.FirstOrDefault(d => d.Name == Name)?.State));
@@ -307,7 +313,6 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             Reply(s.ReplyTo, new Refused(new QubesVMError($"Qube {Name} has failed ({_state.FailedReason}); reset it first")));
             return;
         }
-        _restart = s.Restart;
         var prelude = _state.Failed ? new QubeEvent[] { new QubeFailedReset { Time = Now, Cause = s.Cause } } : [];
         if (s.StartRefusal is { } refusal)
         {
@@ -527,7 +532,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             return;
         var kind = d.Crashed ? StopKind.Crashed : StopKind.Shutdown;
         _log.Warning("qube {0}: domain died ({1})", Name, d.Reason);
-        Stopped(kind, d.Reason, EventCause.Backend(d.Reason), () => Context.Parent.Tell(new StoppedUnasked(_state, _restart, kind)));
+        Stopped(kind, d.Reason, EventCause.Backend(d.Reason), () => _collection.Tell(new StoppedUnasked(_state, null, kind)));
     }
 
     private void OnReconcile(Reconcile r)
@@ -540,7 +545,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         {
             var kind = _state.Power == PowerState.Halting ? StopKind.Shutdown : StopKind.Crashed;
             Stopped(kind, "not running after daemon restart", cause,
-                () => { if (kind == StopKind.Crashed) Context.Parent.Tell(new StoppedUnasked(_state, _restart, kind)); });
+                () => { if (kind == StopKind.Crashed) _collection.Tell(new StoppedUnasked(_state, null, kind)); });
         }
         else if (backendActive && _state.Power != r.BackendState)
         {

@@ -134,6 +134,8 @@ internal static class QubeProtocol
     public sealed record DomainDied(bool Crashed, string Reason);
     /// <summary>Answered by the qube actor itself (not the supervisor's view): proves the actor is up.</summary>
     public sealed record Ping;
+    /// <summary>Test hook: makes the qube actor throw, as a bug would (Akka restarts it; the domain is not touched).</summary>
+    public sealed record FailForTest(string Reason);
     public sealed record NetworkLost(string NetVm);
     public sealed record Reattach(string NetVm);
     public sealed record AttachDeviceNow(BackendDevice Device, string Mode, ImmutableSortedDictionary<string, string> Options, EventCause Cause, IActorRef? ReplyTo);
@@ -141,7 +143,7 @@ internal static class QubeProtocol
     /// <summary>Backend reconciliation after a daemon restart: what the backend reports for this domain.</summary>
     public sealed record Reconcile(PowerState? BackendState);
     public sealed record MarkFailed(string Reason);
-    public sealed record RecordRestart(int Attempt, TimeSpan Delay);
+    public sealed record RecordRestart(int Attempt, TimeSpan Delay, RestartType Type);
 
     /// <summary>The firewall rules the netvm actor enforces for its clients (replaces the set).</summary>
     public sealed record EnforceFirewalls(ImmutableArray<ClientFirewall> Clients);
@@ -150,8 +152,12 @@ internal static class QubeProtocol
 
     /// <summary>From a qube actor to <see cref="QubesSupervisor"/>: events it has persisted and applied.</summary>
     public sealed record QubeChanged(string Name, ImmutableArray<QubeEvent> Events, QubeState State);
-    /// <summary>From a qube actor to its group supervisor: the domain stopped without being asked.</summary>
-    public sealed record StoppedUnasked(QubeState State, RestartSettings Settings, StopKind Kind);
+    /// <summary>
+    /// The domain stopped without being asked: from the qube actor to <see cref="QubesSupervisor"/>, which fills in the
+    /// qube's current restart settings (the actor cannot keep them: it may have been restarted or re-spawned since the
+    /// start) and forwards it to the group supervisor, which decides.
+    /// </summary>
+    public sealed record StoppedUnasked(QubeState State, RestartSettings? Settings, StopKind Kind);
     /// <summary>From a group supervisor upward: a qube hit its start limit.</summary>
     public sealed record Escalated(string Name, string Reason);
     public sealed record RestartDue(string Name, int Attempt);

@@ -44,6 +44,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private CollectionState _view = CollectionState.Empty;
     private JournalStream? _collectionStream;
     private PendingWrite? _collectionWrite;
+    /// <summary>Set when a collection write failed with an unknown outcome: the stream head is unknown until the next start.</summary>
+    private string? _collectionStreamUnknown;
     private Action? _afterCollectionWrite;
     private IActorRef? _mutationCaller;
     private string? _mutationCreated;
@@ -113,6 +115,10 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case EnsureRunning e: OnStart(e.Name, EventCause.Supervisor("netvm of a starting qube"), e.ReplyTo, clearFailed: false); return;
             case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), _results, clearFailed: false); return;
             case Escalated e: OnEscalated(e); return;
+            case StoppedUnasked s:
+                if (_groupOf.TryGetValue(s.State.Name, out var group))
+                    group.Forward(s with { Settings = RestartSettingsOf(_view.Find(s.State.Name) ?? s.State) });
+                return;
             case DomainSupervisor.QubeActorStopped s: OnActorStopped(s.Name); return;
             case HandedOver h: OnHandedOver(h); return;
             case FirewallRuleExpired f: SyncFirewall(f.Client); return;
@@ -276,6 +282,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
 
     private void PersistCollection(CollectionEvent e, Action then)
     {
+        if (_collectionStreamUnknown is not null)
+            throw new QubesError($"Global changes are refused until qubesd restarts: {_collectionStreamUnknown}");
         _collectionWrite = _collectionStream!.Prepare([e], Self);
         _afterCollectionWrite = then;
         _mutationCaller = Sender;
@@ -308,8 +316,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             caller.Tell(new Refused(new QubesError($"Failed to record the change: {JournalStream.CauseOf(message)?.Message}")));
             if (outcome == WriteOutcome.Failed)
             {
-                // Unknown outcome: the collection stream is re-read at the next start; until then refuse further global changes.
-                _collectionStream = new JournalStream(JournalSettings.CollectionPersistenceId, long.MaxValue / 2, "", _journal);
+                // Unknown outcome: the collection stream is re-read at the next start; until then refuse further global
+                // changes (writing on would either collide with the stored event or leave a gap that breaks the chain).
+                _collectionStreamUnknown = $"the outcome of an earlier write is unknown ({JournalStream.CauseOf(message)?.Message})";
             }
         }
         _afterCollectionWrite = null;
@@ -337,10 +346,12 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
                 Remove(r.Name, r.Caller.Cause("admin.vm.Remove"));
                 break;
             case CleanupDisposable c when _view.Find(c.Name) is { } disp && !disp.Power.IsActive():
-                _mutationCaller = _results;
                 try
                 {
                     Remove(c.Name, EventCause.Supervisor("disposable stopped"));
+                    // Nobody waits for this removal: its result must not come back here, where it would be taken
+                    // for the result of the next mutation (which the unstash lets in first).
+                    _mutationCaller = _results;
                 }
                 catch (QubesError e)
                 {

@@ -17,6 +17,8 @@ public sealed class Teardown : ReceiveActor
     private readonly IActorRef _replyTo;
     private readonly List<string> _order = [];
     private readonly List<string> _errors = [];
+    /// <summary>Every qube asked once: one that is still up after its answer (refused, e.g. paused) is not asked again.</summary>
+    private readonly HashSet<string> _asked = new(StringComparer.Ordinal);
     private int _waiting;
     private int _wave;
 
@@ -27,7 +29,7 @@ public sealed class Teardown : ReceiveActor
         _caller = caller;
         _replyTo = replyTo;
         Receive<CollectionSnapshot>(OnSnapshot);
-        Receive<CommandResult>(OnResult);
+        Receive<Answered>(OnResult);
     }
 
     protected override void PreStart() => _collection.Tell(new GetCollection());
@@ -43,7 +45,7 @@ public sealed class Teardown : ReceiveActor
 
     private void OnSnapshot(CollectionSnapshot snapshot)
     {
-        var wave = NextWave(snapshot.State).Where(n => !snapshot.Quarantined.ContainsKey(n)).ToList();
+        var wave = NextWave(snapshot.State).Where(n => !snapshot.Quarantined.ContainsKey(n) && !_asked.Contains(n)).ToList();
         if (wave.Count == 0 || ++_wave > 64)
         {
             _replyTo.Tell(_errors.Count == 0
@@ -56,14 +58,19 @@ public sealed class Teardown : ReceiveActor
         foreach (var name in wave)
         {
             _order.Add(name);
-            _collection.Tell(new ShutdownQube(name, _force, Wait: true, _caller));
+            _asked.Add(name);
+            _collection.Ask<CommandResult>(new ShutdownQube(name, _force, Wait: true, _caller))
+                .PipeTo(Self, success: result => new Answered(name, result), failure: ex => new Answered(name, new Refused(new QubesError(ex.Message))));
         }
     }
 
-    private void OnResult(CommandResult result)
+    private sealed record Answered(string Name, CommandResult Result);
+
+    private void OnResult(Answered answered)
     {
-        if (result is Refused r && r.Error is not QubesVMNotStartedError)
-            _errors.Add(r.Error.Message);
+        // Only "powered off" (already halted) is no failure; its subclasses (paused, ...) are.
+        if (answered.Result is Refused r && r.Error.GetType() != typeof(QubesVMNotStartedError))
+            _errors.Add($"{answered.Name}: {r.Error.Message}");
         if (--_waiting == 0)
             _collection.Tell(new GetCollection());
     }

@@ -95,7 +95,12 @@ public sealed class SimulatedBackend : IDomainBackend
             throw new BackendException(reason);
         if (_domains.ContainsKey(spec.Name))
             throw new BackendException($"domain {spec.Name} is already running");
+        if (spec.NetVm is { } netvm && !IsUp(netvm))
+            throw new BackendException($"netvm {netvm} is not running");
         _domains[spec.Name] = new RunningDomain(spec.Uuid, spec.Name, PowerState.Running);
+        // The domain comes up plumbed to its netvm (the actor records it as connected from qube.starting on).
+        if (spec.NetVm is { } uplink)
+            _network[spec.Name] = uplink;
         SaveState();
         if (_crashAfterStart.TryGetValue(spec.Name, out var after))
             _ = Task.Delay(after, CancellationToken.None).ContinueWith(_ => Crash(spec.Name, "simulated crash after start"), TaskScheduler.Default);
