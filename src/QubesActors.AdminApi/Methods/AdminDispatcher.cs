@@ -9,8 +9,11 @@ namespace QubesActors.AdminApi.Methods;
 /// generic validation, runs the handler. Qubes errors become the reply; anything else propagates
 /// (the server then aborts the connection without a response, as qubesd does).
 /// </summary>
-public sealed class AdminDispatcher(IQubesGateway qubes, MethodTable table)
+public sealed class AdminDispatcher(IQubesGateway qubes, MethodTable table, TimeSpan? commandTimeout = null)
 {
+    /// <summary>How long a mutation or lifecycle call may wait for the actors' answer (a waiting shutdown adds its shutdown_timeout).</summary>
+    public TimeSpan CommandTimeout { get; } = commandTimeout ?? TimeSpan.FromMinutes(2);
+
     public MethodTable Table => table;
 
     public async Task<AdminReply> DispatchAsync(AdminRequest request, Caller transport, IFrameSink frames, CancellationToken ct)
@@ -25,7 +28,7 @@ public sealed class AdminDispatcher(IQubesGateway qubes, MethodTable table)
             var method = table.Resolve(request.Method);
             MethodTable.Validate(method, request, dest);
             var caller = transport with { Name = source.Name };
-            return await method.Handler(new AdminCall(method, request, caller, dest, snapshot, qubes, frames), ct).ConfigureAwait(false);
+            return await method.Handler(new AdminCall(method, request, caller, dest, snapshot, qubes, frames, CommandTimeout), ct).ConfigureAwait(false);
         }
         catch (QubesError error)
         {

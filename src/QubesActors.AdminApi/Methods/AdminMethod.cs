@@ -76,7 +76,10 @@ public interface IFrameSink
     ValueTask WriteAsync(ReadOnlyMemory<byte> frame, CancellationToken ct);
 }
 
-/// <summary>A call that passed generic validation: the method row, the caller, the resolved destination and the view it was checked against.</summary>
+/// <summary>
+/// A call that passed generic validation: the method row, the caller, the resolved destination and the view it was checked
+/// against; <paramref name="CommandTimeout"/> bounds the wait for a command's answer.
+/// </summary>
 public sealed record AdminCall(
     AdminMethod Method,
     AdminRequest Request,
@@ -84,7 +87,8 @@ public sealed record AdminCall(
     QubeState Dest,
     QubesProtocol.CollectionSnapshot Snapshot,
     IQubesGateway Qubes,
-    IFrameSink Frames)
+    IFrameSink Frames,
+    TimeSpan CommandTimeout)
 {
     public string Arg => Request.Arg;
     public CollectionState State => Snapshot.State;

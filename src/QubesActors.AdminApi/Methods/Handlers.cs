@@ -8,12 +8,9 @@ namespace QubesActors.AdminApi.Methods;
 /// <summary>Shared pieces of the handlers: sending a command and building the rows of the table.</summary>
 internal static class Handlers
 {
-    /// <summary>Mutations and lifecycle calls: the answer is at most this late unless the method says otherwise.</summary>
-    public static TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(2);
-
     public static async Task<AdminReply> Send(AdminCall call, QubesProtocol.IQubesCommand command, CancellationToken ct, TimeSpan? timeout = null, bool keepOutput = true)
     {
-        var result = await call.Qubes.SendAsync(command, timeout ?? CommandTimeout, ct).ConfigureAwait(false);
+        var result = await call.Qubes.SendAsync(command, timeout ?? call.CommandTimeout, ct).ConfigureAwait(false);
         return result switch
         {
             QubesProtocol.Done done => new AdminReply.Ok(keepOutput ? done.Output : ""),

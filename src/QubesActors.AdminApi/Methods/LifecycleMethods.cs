@@ -26,7 +26,7 @@ public static class LifecycleMethods
         var force = options.Contains("force");
         var wait = options.Contains("wait");
         // With wait the answer comes when the qube is halted or its shutdown_timeout has passed.
-        var timeout = wait ? CommandTimeout + TimeSpan.FromSeconds(Math.Max(1, call.State.EffectiveInt(call.Dest, "shutdown_timeout"))) : (TimeSpan?)null;
+        var timeout = wait ? call.CommandTimeout + TimeSpan.FromSeconds(Math.Max(1, call.State.EffectiveInt(call.Dest, "shutdown_timeout"))) : (TimeSpan?)null;
         return Send(call, new QubesProtocol.ShutdownQube(call.Dest.Name, force, wait, call.Caller), ct, timeout);
     }
 }
