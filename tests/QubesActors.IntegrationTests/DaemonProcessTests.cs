@@ -170,11 +170,33 @@ public sealed class DaemonProcessTests(ITestOutputHelper output) : IDisposable
     {
         using (var daemon = await QubesdProcess.StartAsync(_stateDir))
         {
+            // A second daemon on the same socket refuses to start, before touching the journal.
+            var (secondExit, secondOutput) = await QubesdProcess.RunAsync("--state-dir", _stateDir, "--socket", daemon.SocketPath);
+            Assert.Equal(3, secondExit);
+            Assert.Contains("in use", secondOutput);
+
+            // admin.Events on the real daemon: connection-established, then the start of work; the stream ends with the daemon.
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var events = daemon.Client.EventsAsync("work", cts.Token).GetAsyncEnumerator(cts.Token);
+            Assert.True(await events.MoveNextAsync());
+            Assert.Equal("connection-established", Assert.IsType<AdminResponse.Event>(events.Current).Name);
+
             Assert.True((await daemon.CallAsync("admin.vm.Start", "work")).IsOk);
             Assert.Equal("Running", ListStates((await daemon.CallAsync("admin.vm.List", "dom0")).OkText)["work"]);
+            var seen = new List<string>();
+            while (!seen.Contains("domain-start") && await events.MoveNextAsync())
+            {
+                var e = Assert.IsType<AdminResponse.Event>(events.Current);
+                Assert.Equal("work", e.Subject);
+                seen.Add(e.Name);
+            }
+            Assert.Contains("domain-start", seen);
+
             var exit = await daemon.TerminateAsync(TimeSpan.FromSeconds(45));
             Assert.True(exit == 0, $"exit code {exit}:\n{daemon.Output}");
             Assert.False(File.Exists(daemon.SocketPath), "the socket file is removed on a clean stop");
+            Assert.False(await events.MoveNextAsync(), "the event stream ends when qubesd stops");
+            await events.DisposeAsync();
         }
         Assert.Superset(new HashSet<string> { "work", "sys-net", "sys-firewall", "sys-usb" }, QubesdProcess.BackendRunning(_stateDir));
         var before = await QubesdProcess.CheckAsync(_stateDir);

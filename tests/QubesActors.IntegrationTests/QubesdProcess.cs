@@ -120,6 +120,25 @@ internal sealed class QubesdProcess : IDisposable
         _process.Dispose();
     }
 
+    /// <summary>Runs qubesd with these arguments to its exit: the exit code and everything it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
+    {
+        using var process = Process.Start(StartInfo(args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            throw new TimeoutException($"qubesd {string.Join(' ', args)} did not exit:\n{await stdout}{await stderr}");
+        }
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
     /// <summary><c>qubesd --state-dir DIR --check --json</c> as a process: its exit code and the parsed rows.</summary>
     public static async Task<CheckResult> CheckAsync(string stateDir)
     {

@@ -176,6 +176,23 @@ public sealed class SocketServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Event_streams_do_not_hold_call_slots()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var streams = new List<IAsyncEnumerator<AdminResponse>>();
+        for (var i = 0; i < 6; i++)
+        {
+            var stream = new AdminClient(SocketPath).EventsAsync("dom0", cts.Token).GetAsyncEnumerator(cts.Token);
+            Assert.True(await stream.MoveNextAsync());
+            streams.Add(stream);
+        }
+        // Six open streams on a server with four call slots: calls are still answered.
+        Assert.True((await new AdminClient(SocketPath).CallAsync("admin.vm.List", "dom0", ct: cts.Token)).IsOk);
+        foreach (var s in streams)
+            await s.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Concurrent_clients_are_all_served()
     {
         var client = new AdminClient(SocketPath);

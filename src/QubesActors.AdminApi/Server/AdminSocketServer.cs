@@ -11,8 +11,10 @@ public sealed record AdminServerOptions
     /// <summary>A client that has not sent its whole request (EOF) by then is dropped without a response.</summary>
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public int MaxRequestBytes { get; init; } = RequestFraming.MaxRequestBytes;
-    /// <summary>Connections served at once; further clients wait in the listen backlog.</summary>
+    /// <summary>Calls served at once; further clients wait in the listen backlog.</summary>
     public int MaxConnections { get; init; } = 64;
+    /// <summary>Open event streams (admin.Events); they do not hold a call slot. Past this a new stream is refused by closing.</summary>
+    public int MaxEventStreams { get; init; } = 256;
     public int Backlog { get; init; } = 128;
     /// <summary>Warnings (refused calls, framing errors, failures); null = silent.</summary>
     public Action<string>? Log { get; init; }
@@ -33,6 +35,7 @@ public sealed class AdminSocketServer : IAsyncDisposable
     private readonly AdminDispatcher _dispatcher;
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _slots;
+    private readonly SemaphoreSlim _streams;
     private readonly HashSet<Task> _connections = [];
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
@@ -42,6 +45,7 @@ public sealed class AdminSocketServer : IAsyncDisposable
         _options = options;
         _dispatcher = dispatcher;
         _slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
+        _streams = new SemaphoreSlim(options.MaxEventStreams, options.MaxEventStreams);
     }
 
     public string SocketPath => _options.SocketPath;
@@ -154,19 +158,32 @@ public sealed class AdminSocketServer : IAsyncDisposable
                 _options.Log?.Invoke($"accept failed: {e.Message}");
                 continue;
             }
-            var connection = Task.Run(() => Serve(client, ct), CancellationToken.None);
+            var slot = new Slot(_slots);
+            var connection = Task.Run(() => Serve(client, slot, ct), CancellationToken.None);
             lock (_connections)
                 _connections.Add(connection);
             _ = connection.ContinueWith(t =>
             {
                 lock (_connections)
                     _connections.Remove(t);
-                _slots.Release();
+                slot.Release();
             }, TaskScheduler.Default);
         }
     }
 
-    private async Task Serve(Socket client, CancellationToken stopping)
+    /// <summary>A call slot, released once: when the connection ends, or early when it turns into an event stream.</summary>
+    private sealed class Slot(SemaphoreSlim slots)
+    {
+        private int _released;
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                slots.Release();
+        }
+    }
+
+    private async Task Serve(Socket client, Slot slot, CancellationToken stopping)
     {
         using var _ = client;
         try
@@ -181,38 +198,61 @@ public sealed class AdminSocketServer : IAsyncDisposable
                 return;
             }
             var caller = new Caller(parsed!.Source, peer?.Uid, peer?.Pid);
-            using var connectionCt = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-            var sink = new SocketFrameSink(client);
-            AdminReply reply;
+            var streams = _dispatcher.Table.Find(parsed.Method)?.Streams == true;
+            if (streams)
+            {
+                if (!_streams.Wait(0, CancellationToken.None))
+                {
+                    _options.Log?.Invoke($"more than {_options.MaxEventStreams} event streams open; connection closed");
+                    return;
+                }
+                slot.Release();
+            }
             try
             {
-                reply = await _dispatcher.DispatchAsync(parsed, caller, sink, connectionCt.Token).ConfigureAwait(false);
+                await Answer(client, parsed, caller, stopping).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
+            finally
             {
-                if (sink.Broken)
-                    return;
-                // Not a Qubes error: qubesd logs it and aborts the connection without a response.
-                _options.Log?.Invoke($"call '{parsed.Method}'+'{parsed.Arg}' ('{parsed.Source}' -> '{parsed.Dest}') failed: {e.GetType().Name}: {e.Message}; connection aborted");
-                return;
+                if (streams)
+                    _streams.Release();
             }
-            switch (reply)
-            {
-                case AdminReply.Ok ok:
-                    await sink.WriteAsync(AdminFrames.EncodeOk(ok.Content), stopping).ConfigureAwait(false);
-                    break;
-                case AdminReply.Failed failed:
-                    if (failed.Error is Core.Errors.ProtocolError or Core.Errors.PermissionDenied)
-                        _options.Log?.Invoke($"failed call '{parsed.Method}'+'{parsed.Arg}' ('{parsed.Source}' -> '{parsed.Dest}') with payload of {parsed.UntrustedPayload.Length} bytes due to {failed.Error.QubesClassName}: {failed.Error.Message}");
-                    await sink.WriteAsync(AdminFrames.EncodeException(failed.Error.QubesClassName, failed.Error.Message), stopping).ConfigureAwait(false);
-                    break;
-            }
-            client.Shutdown(SocketShutdown.Both);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
             // The client went away or the server is stopping: nothing to answer.
         }
+    }
+
+    /// <summary>Dispatches and writes the answer: one ok or exception frame, or nothing more after an event stream.</summary>
+    private async Task Answer(Socket client, AdminRequest parsed, Caller caller, CancellationToken stopping)
+    {
+        var sink = new SocketFrameSink(client);
+        AdminReply reply;
+        try
+        {
+            reply = await _dispatcher.DispatchAsync(parsed, caller, sink, stopping).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
+        {
+            if (sink.Broken)
+                return;
+            // Not a Qubes error: qubesd logs it and aborts the connection without a response.
+            _options.Log?.Invoke($"call '{parsed.Method}'+'{parsed.Arg}' ('{parsed.Source}' -> '{parsed.Dest}') failed: {e.GetType().Name}: {e.Message}; connection aborted");
+            return;
+        }
+        switch (reply)
+        {
+            case AdminReply.Ok ok:
+                await sink.WriteAsync(AdminFrames.EncodeOk(ok.Content), stopping).ConfigureAwait(false);
+                break;
+            case AdminReply.Failed failed:
+                if (failed.Error is Core.Errors.ProtocolError or Core.Errors.PermissionDenied)
+                    _options.Log?.Invoke($"failed call '{parsed.Method}'+'{parsed.Arg}' ('{parsed.Source}' -> '{parsed.Dest}') with payload of {parsed.UntrustedPayload.Length} bytes due to {failed.Error.QubesClassName}: {failed.Error.Message}");
+                await sink.WriteAsync(AdminFrames.EncodeException(failed.Error.QubesClassName, failed.Error.Message), stopping).ConfigureAwait(false);
+                break;
+        }
+        client.Shutdown(SocketShutdown.Both);
     }
 
     /// <summary>Reads until EOF; null (drop the connection) when the request is too long or the client is too slow.</summary>
