@@ -57,6 +57,7 @@ root.SetAction(parse =>
     var backend = new SimulatedBackend(settings.SimulatedBackendOptions());
     using var host = QubesHost.Build(settings, backend, adminApi: adminApi);
     host.Run();
-    return 0;
+    // 0 after a clean stop; StartupService sets a non-zero code when it stops the daemon itself (e.g. the socket cannot be served).
+    return Environment.ExitCode;
 });
 return root.Parse(args).Invoke();

@@ -161,10 +161,14 @@ internal sealed class QubesdProcess : IDisposable
     }
 
     /// <summary>Names in the simulated backend's running set (&lt;state-dir&gt;/simulated-backend.json).</summary>
-    public static HashSet<string> BackendRunning(string stateDir)
+    public static HashSet<string> BackendRunning(string stateDir) => [.. BackendStates(stateDir).Keys];
+
+    /// <summary>The simulated backend's domains with their power state.</summary>
+    public static Dictionary<string, string> BackendStates(string stateDir)
     {
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(stateDir, "simulated-backend.json")));
-        return json.RootElement.EnumerateArray().Select(d => d.GetProperty("Name").GetString()!).ToHashSet(StringComparer.Ordinal);
+        return json.RootElement.EnumerateArray().ToDictionary(d => d.GetProperty("Name").GetString()!,
+            d => ((Core.Model.PowerState)d.GetProperty("State").GetInt32()).ToString(), StringComparer.Ordinal);
     }
 }
 
