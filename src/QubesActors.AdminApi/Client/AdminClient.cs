@@ -25,7 +25,15 @@ public sealed class AdminClient(string socketPath, string source = "dom0")
         using var socket = await ConnectAsync(ct).ConfigureAwait(false);
         await SendAllAsync(socket, request, ct).ConfigureAwait(false);
         socket.Shutdown(SocketShutdown.Send);
-        var response = await ReadToEndAsync(socket, ct).ConfigureAwait(false);
+        byte[] response;
+        try
+        {
+            response = await ReadToEndAsync(socket, ct).ConfigureAwait(false);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+        {
+            throw new IOException("qubesd aborted the connection without a response", e);
+        }
         if (response.Length == 0)
             throw new IOException("qubesd closed the connection without a response");
         return ResponseDecoder.DecodeSingle(response);
