@@ -126,7 +126,8 @@ public sealed class StartupService(ActorRegistry registry, DaemonSettings settin
             {
                 adminApi.Serve(services.GetRequiredService<ActorSystem>(), qubes, await registry.GetAsync<EventsKey>(stoppingToken));
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AdminSocketInUseException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AdminSocketInUseException or UnauthorizedAccessException
+                                           or ArgumentException /* path too long for sockaddr_un */)
             {
                 log.LogCritical("cannot serve the Admin API on {Socket}: {Error}", adminApi.SocketPath, e.Message);
                 Environment.ExitCode = 3;
