@@ -10,8 +10,9 @@ var sets = new Option<string[]>("--set") { Description = "Override one setting: 
 var printConfig = new Option<bool>("--print-config") { Description = "Print the effective settings and exit." };
 var check = new Option<bool>("--check") { Description = "Recover from the journal without starting anything, verify every chain, print the qubes; non-zero on any inconsistency." };
 var json = new Option<bool>("--json") { Description = "With --check: JSON output." };
+var socket = new Option<string?>("--socket") { Description = "Unix socket of the Admin API. Default: qubesd.socket, else <state-dir>/qubesd.sock." };
 
-var root = new RootCommand("qubesd: the QubesActors supervisor daemon") { stateDir, configFile, sets, printConfig, check, json };
+var root = new RootCommand("qubesd: the QubesActors supervisor daemon") { stateDir, configFile, sets, printConfig, check, json, socket };
 root.SetAction(parse =>
 {
     DaemonSettings settings;
@@ -41,9 +42,22 @@ root.SetAction(parse =>
             return 2;
         }
     }
+    AdminApiHosting adminApi;
+    try
+    {
+        adminApi = AdminApiHosting.From(settings, parse.GetValue(socket));
+        // Refuse before recovery if another daemon serves this socket (two daemons must never share a journal).
+        QubesActors.AdminApi.Server.AdminSocketServer.EnsureAvailable(adminApi.SocketPath);
+    }
+    catch (Exception e) when (e is ConfigurationException or IOException or QubesActors.AdminApi.Server.AdminSocketInUseException)
+    {
+        Console.Error.WriteLine($"qubesd: error: {e.Message}");
+        return 3;
+    }
     var backend = new SimulatedBackend(settings.SimulatedBackendOptions());
-    using var host = QubesHost.Build(settings, backend);
+    using var host = QubesHost.Build(settings, backend, adminApi: adminApi);
     host.Run();
-    return 0;
+    // 0 after a clean stop; StartupService sets a non-zero code when it stops the daemon itself (e.g. the socket cannot be served).
+    return Environment.ExitCode;
 });
 return root.Parse(args).Invoke();

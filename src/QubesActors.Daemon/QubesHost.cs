@@ -7,6 +7,8 @@ using LinqToDB.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using QubesActors.AdminApi.Methods;
+using QubesActors.AdminApi.Server;
 using QubesActors.Runtime.Actors;
 using QubesActors.Runtime.Backend;
 using QubesActors.Runtime.Persistence;
@@ -20,7 +22,8 @@ public sealed class EventsKey;
 /// <summary>Composes qubesd: Microsoft.Extensions.Hosting + Akka.Hosting, the SQL journal, the backend, the actor tree.</summary>
 public static class QubesHost
 {
-    public static IHost Build(DaemonSettings settings, IDomainBackend backend, Action<ILoggingBuilder>? logging = null)
+    /// <param name="adminApi">When set, the Admin API socket is served once the actors are ready.</param>
+    public static IHost Build(DaemonSettings settings, IDomainBackend backend, Action<ILoggingBuilder>? logging = null, AdminApiHosting? adminApi = null)
     {
         Directory.CreateDirectory(settings.StateDir);
         settings.Journal.EnsureStorage();
@@ -52,6 +55,13 @@ public static class QubesHost
             });
         });
         builder.Services.AddHostedService<StartupService>();
+        if (adminApi is not null)
+        {
+            // Registered after Akka: hosted services stop in reverse order, so the socket closes before the actors stop.
+            builder.Services.AddSingleton(adminApi);
+            builder.Services.AddSingleton<AdminSocketService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminSocketService>());
+        }
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder.Build();
     }
@@ -88,7 +98,8 @@ public static class QubesHost
 }
 
 /// <summary>Waits for recovery, creates the layout on a first start, and reports readiness.</summary>
-public sealed class StartupService(ActorRegistry registry, DaemonSettings settings, ILogger<StartupService> log, IHostApplicationLifetime lifetime) : BackgroundService
+public sealed class StartupService(ActorRegistry registry, DaemonSettings settings, ILogger<StartupService> log, IHostApplicationLifetime lifetime,
+    IServiceProvider services) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -114,8 +125,71 @@ public sealed class StartupService(ActorRegistry registry, DaemonSettings settin
                     log.LogWarning("autostart of {Qube} failed: {Error}", q.Name, r.Error.Message);
             }
         }
+        if (services.GetService<AdminSocketService>() is { } adminApi)
+        {
+            try
+            {
+                adminApi.Serve(services.GetRequiredService<ActorSystem>(), qubes, await registry.GetAsync<EventsKey>(stoppingToken));
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AdminSocketInUseException or UnauthorizedAccessException
+                                           or ArgumentException /* path too long for sockaddr_un */)
+            {
+                log.LogCritical("cannot serve the Admin API on {Socket}: {Error}", adminApi.SocketPath, e.Message);
+                Environment.ExitCode = 3;
+                lifetime.StopApplication();
+                return;
+            }
+            log.LogInformation("Admin API on {Socket}", adminApi.SocketPath);
+        }
         log.LogInformation("qubesd ready (state dir {StateDir}, journal {Provider})", settings.StateDir, settings.Journal.Provider);
         Console.Out.WriteLine("qubesd: ready");
         Console.Out.Flush();
+    }
+}
+
+/// <summary>Where and how qubesd serves the Admin API: --socket, else qubesd.socket, else &lt;state-dir&gt;/qubesd.sock.</summary>
+public sealed record AdminApiHosting(string SocketPath, TimeSpan ReadTimeout, int MaxConnections, TimeSpan CommandTimeout)
+{
+    public static AdminApiHosting From(DaemonSettings settings, string? socketOption)
+    {
+        var configured = settings.Config.GetString("qubesd.socket", "");
+        var path = !string.IsNullOrEmpty(socketOption) ? socketOption
+            : configured.Length > 0 ? configured
+            : Path.Combine(settings.StateDir, "qubesd.sock");
+        return new AdminApiHosting(
+            Path.GetFullPath(path),
+            settings.Config.GetTimeSpan("qubesd.admin-api.read-timeout", TimeSpan.FromSeconds(30)),
+            settings.Config.GetInt("qubesd.admin-api.max-connections", 64),
+            settings.Config.GetTimeSpan("qubesd.admin-api.command-timeout", TimeSpan.FromMinutes(2)));
+    }
+}
+
+/// <summary>Owns the socket server: started by <see cref="StartupService"/> when the actors are ready, closed first on shutdown.</summary>
+public sealed class AdminSocketService(AdminApiHosting hosting, ILogger<AdminSocketService> log) : IHostedService
+{
+    private AdminSocketServer? _server;
+
+    public string SocketPath => hosting.SocketPath;
+
+    public void Serve(ActorSystem system, IActorRef qubes, IActorRef events)
+    {
+        var dispatcher = new AdminDispatcher(new ActorQubesGateway(system, qubes, events), MethodTable.Default, hosting.CommandTimeout);
+        var server = new AdminSocketServer(new AdminServerOptions
+        {
+            SocketPath = hosting.SocketPath,
+            ReadTimeout = hosting.ReadTimeout,
+            MaxConnections = hosting.MaxConnections,
+            Log = message => log.LogWarning("{Message}", message),
+        }, dispatcher);
+        server.Start();
+        _server = server;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is { } server)
+            await server.DisposeAsync();
     }
 }

@@ -1,0 +1,106 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using QubesActors.AdminApi.Wire;
+
+namespace QubesActors.AdminApi.Client;
+
+/// <summary>
+/// A qubesd client as <c>qubesadmin.app.QubesLocal.qubesd_call</c> is: connect, send
+/// <c>&lt;method&gt;+&lt;arg&gt; &lt;source&gt; name &lt;dest&gt;\0&lt;payload&gt;</c>, shut down the write side, read until EOF.
+/// </summary>
+public sealed class AdminClient(string socketPath, string source = "dom0")
+{
+    public string SocketPath => socketPath;
+
+    public async Task<AdminResponse> CallAsync(string method, string dest, string arg = "", string? payload = null, CancellationToken ct = default)
+    {
+        var request = new AdminRequest(method, arg, source, dest, payload is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(payload));
+        return await CallRawAsync(request.Encode(), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends raw bytes (tests of framing) and decodes the single answer. An aborted connection is an <see cref="IOException"/>.</summary>
+    public async Task<AdminResponse> CallRawAsync(byte[] request, CancellationToken ct = default)
+    {
+        using var socket = await ConnectAsync(ct).ConfigureAwait(false);
+        await SendAllAsync(socket, request, ct).ConfigureAwait(false);
+        socket.Shutdown(SocketShutdown.Send);
+        byte[] response;
+        try
+        {
+            response = await ReadToEndAsync(socket, ct).ConfigureAwait(false);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+        {
+            throw new IOException("qubesd aborted the connection without a response", e);
+        }
+        if (response.Length == 0)
+            throw new IOException("qubesd closed the connection without a response");
+        return ResponseDecoder.DecodeSingle(response);
+    }
+
+    /// <summary>admin.Events: yields event frames (the first is connection-established) until the stream ends or <paramref name="ct"/> fires.</summary>
+    public async IAsyncEnumerable<AdminResponse> EventsAsync(string dest = "dom0", [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var socket = await ConnectAsync(ct).ConfigureAwait(false);
+        await SendAllAsync(socket, new AdminRequest("admin.Events", "", source, dest, ReadOnlyMemory<byte>.Empty).Encode(), ct).ConfigureAwait(false);
+        socket.Shutdown(SocketShutdown.Send);
+        var pending = new List<byte>();
+        var buffer = new byte[8192];
+        var eof = false;
+        while (true)
+        {
+            while (pending.Count > 0 && ResponseDecoder.TryDecode(pending.ToArray(), eof, out var frame, out var used))
+            {
+                pending.RemoveRange(0, used);
+                yield return frame!;
+                if (frame is not AdminResponse.Event)
+                    yield break;
+            }
+            if (eof)
+                yield break;
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
+            if (n == 0)
+                eof = true;
+            else
+                pending.AddRange(buffer.AsSpan(0, n));
+        }
+    }
+
+    private async Task<Socket> ConnectAsync(CancellationToken ct)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task SendAllAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        while (data.Length > 0)
+        {
+            var n = await socket.SendAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
+            data = data[n..];
+        }
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Socket socket, CancellationToken ct)
+    {
+        using var response = new MemoryStream();
+        var buffer = new byte[8192];
+        while (true)
+        {
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
+            if (n == 0)
+                return response.ToArray();
+            response.Write(buffer, 0, n);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+using System.Threading.Channels;
+using QubesActors.Runtime.Actors;
+
+namespace QubesActors.AdminApi.Methods;
+
+/// <summary>What the Admin API needs from the actor system: a view, commands, and the live events. Fakeable in tests.</summary>
+public interface IQubesGateway
+{
+    Task<QubesProtocol.CollectionSnapshot> SnapshotAsync(CancellationToken ct);
+
+    /// <summary>Sends a command; the answer is exactly one Done or Refused.</summary>
+    Task<QubesProtocol.CommandResult> SendAsync(QubesProtocol.IQubesCommand command, TimeSpan timeout, CancellationToken ct);
+
+    /// <summary>Subscribes to the event hub; events published after this returns are delivered.</summary>
+    Task<IEventSubscription> SubscribeAsync(CancellationToken ct);
+}
+
+public interface IEventSubscription : IAsyncDisposable
+{
+    /// <summary>Completes with an error when the subscriber falls too far behind.</summary>
+    ChannelReader<QubesEventNotice> Events { get; }
+}

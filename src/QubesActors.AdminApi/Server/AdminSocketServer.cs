@@ -1,0 +1,338 @@
+using System.Net.Sockets;
+using QubesActors.AdminApi.Methods;
+using QubesActors.AdminApi.Wire;
+using QubesActors.Runtime.Actors;
+
+namespace QubesActors.AdminApi.Server;
+
+public sealed record AdminServerOptions
+{
+    public required string SocketPath { get; init; }
+    /// <summary>A client that has not sent its whole request (EOF) by then is dropped without a response.</summary>
+    public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public int MaxRequestBytes { get; init; } = RequestFraming.MaxRequestBytes;
+    /// <summary>Calls served at once; further clients wait in the listen backlog.</summary>
+    public int MaxConnections { get; init; } = 64;
+    /// <summary>Open event streams (admin.Events); they do not hold a call slot. Past this a new stream is refused by closing.</summary>
+    public int MaxEventStreams { get; init; } = 256;
+    public int Backlog { get; init; } = 128;
+    /// <summary>Warnings (refused calls, framing errors, failures); null = silent.</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>The socket path is served by a live process (a second qubesd must not start).</summary>
+public sealed class AdminSocketInUseException(string path)
+    : Exception($"the Admin API socket {path} is in use by a running process (is another qubesd running on this state directory?)");
+
+/// <summary>
+/// The qubesd Unix socket: one request per connection, read until the client's EOF (bounded in size and time),
+/// answered with one ok/exception frame or, for streaming methods, event frames until either side goes away.
+/// Caller identity comes from SO_PEERCRED. The socket file is created with mode 0660.
+/// </summary>
+public sealed class AdminSocketServer : IAsyncDisposable
+{
+    private readonly AdminServerOptions _options;
+    private readonly AdminDispatcher _dispatcher;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _slots;
+    private readonly SemaphoreSlim _streams;
+    private readonly HashSet<Task> _connections = [];
+    private Socket? _listener;
+    private Task _acceptLoop = Task.CompletedTask;
+
+    public AdminSocketServer(AdminServerOptions options, AdminDispatcher dispatcher)
+    {
+        _options = options;
+        _dispatcher = dispatcher;
+        _slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
+        _streams = new SemaphoreSlim(options.MaxEventStreams, options.MaxEventStreams);
+    }
+
+    public string SocketPath => _options.SocketPath;
+
+    /// <summary>
+    /// Refuses a live socket (a connect succeeds), removes a stale one (nobody listening). Anything else at the path
+    /// (a regular file, a directory) is refused too rather than deleted.
+    /// </summary>
+    public static void EnsureAvailable(string path)
+    {
+        if (Directory.Exists(path))
+            throw new IOException($"{path} exists and is a directory, not a socket");
+        if (!File.Exists(path))
+            return;
+        if (IsOpenableFile(path))
+            throw new IOException($"{path} exists and is a regular file, not a socket; not removing it");
+        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            try
+            {
+                probe.Connect(new UnixDomainSocketEndPoint(path));
+            }
+            catch (SocketException)
+            {
+                // Nobody listening: a stale socket from a daemon that did not stop cleanly.
+                File.Delete(path);
+                return;
+            }
+        }
+        throw new AdminSocketInUseException(path);
+    }
+
+    /// <summary>open(2) of a socket fails (ENXIO); a regular file opens. .NET has no S_ISSOCK, so this tells them apart.</summary>
+    private static bool IsOpenableFile(string path)
+    {
+        try
+        {
+            using var _ = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Binds (mode 0660, no window with a wider mode) and starts accepting.</summary>
+    public void Start()
+    {
+        if (OperatingSystem.IsWindows())
+            throw new PlatformNotSupportedException("the qubesd socket needs Unix file modes");
+        if (_listener is not null)
+            throw new InvalidOperationException("already started");
+        var path = Path.GetFullPath(_options.SocketPath);
+        var directory = Path.GetDirectoryName(path)!;
+        Directory.CreateDirectory(directory);
+        EnsureAvailable(path);
+        // Bind inside a private directory, set the mode, then move the socket into place.
+        var staging = Path.Combine(directory, $".qubesd-{Environment.ProcessId}-{Guid.NewGuid():N}"[..24]);
+        Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            var staged = Path.Combine(staging, "s");
+            listener.Bind(new UnixDomainSocketEndPoint(staged));
+            File.SetUnixFileMode(staged, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            File.Move(staged, path);
+            listener.Listen(_options.Backlog);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+        finally
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        _listener = listener;
+        _acceptLoop = Task.Run(AcceptLoop);
+    }
+
+    private async Task AcceptLoop()
+    {
+        var ct = _stopping.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await _slots.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            Socket client;
+            try
+            {
+                client = await _listener!.AcceptAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                _slots.Release();
+                if (ct.IsCancellationRequested)
+                    return;
+                _options.Log?.Invoke($"accept failed: {e.Message}");
+                continue;
+            }
+            var slot = new Slot(_slots);
+            var connection = Task.Run(() => Serve(client, slot, ct), CancellationToken.None);
+            lock (_connections)
+                _connections.Add(connection);
+            _ = connection.ContinueWith(t =>
+            {
+                lock (_connections)
+                    _connections.Remove(t);
+                slot.Release();
+            }, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>A call slot, released once: when the connection ends, or early when it turns into an event stream.</summary>
+    private sealed class Slot(SemaphoreSlim slots)
+    {
+        private int _released;
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                slots.Release();
+        }
+    }
+
+    private async Task Serve(Socket client, Slot slot, CancellationToken stopping)
+    {
+        using var _ = client;
+        try
+        {
+            var peer = PeerCredentials.Of(client);
+            var request = await ReadRequest(client, stopping).ConfigureAwait(false);
+            if (request is null)
+                return;
+            if (!RequestFraming.TryParse(request, out var parsed, out var error))
+            {
+                _options.Log?.Invoke($"framing error ({error!.Reason}) from pid {peer?.Pid}; connection aborted");
+                return;
+            }
+            var caller = new Caller(parsed!.Source, peer?.Uid, peer?.Pid);
+            var streams = _dispatcher.Table.Find(parsed.Method)?.Streams == true;
+            if (streams)
+            {
+                if (!_streams.Wait(0, CancellationToken.None))
+                {
+                    _options.Log?.Invoke($"more than {_options.MaxEventStreams} event streams open; connection closed");
+                    return;
+                }
+                slot.Release();
+            }
+            try
+            {
+                await Answer(client, parsed, caller, stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (streams)
+                    _streams.Release();
+            }
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client went away or the server is stopping: nothing to answer.
+        }
+    }
+
+    /// <summary>Dispatches and writes the answer: one ok or exception frame, or nothing more after an event stream.</summary>
+    private async Task Answer(Socket client, AdminRequest parsed, Caller caller, CancellationToken stopping)
+    {
+        var sink = new SocketFrameSink(client);
+        AdminReply reply;
+        try
+        {
+            reply = await _dispatcher.DispatchAsync(parsed, caller, sink, stopping).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
+        {
+            if (sink.Broken)
+                return;
+            // Not a Qubes error: qubesd logs it and aborts the connection without a response.
+            _options.Log?.Invoke($"call '{parsed.Method}'+'{parsed.Arg}' ('{parsed.Source}' -> '{parsed.Dest}') failed: {e.GetType().Name}: {e.Message}; connection aborted");
+            return;
+        }
+        switch (reply)
+        {
+            case AdminReply.Ok ok:
+                await sink.WriteAsync(AdminFrames.EncodeOk(ok.Content), stopping).ConfigureAwait(false);
+                break;
+            case AdminReply.Failed failed:
+                if (failed.Error is Core.Errors.ProtocolError or Core.Errors.PermissionDenied)
+                    _options.Log?.Invoke($"failed call '{parsed.Method}'+'{parsed.Arg}' ('{parsed.Source}' -> '{parsed.Dest}') with payload of {parsed.UntrustedPayload.Length} bytes due to {failed.Error.QubesClassName}: {failed.Error.Message}");
+                await sink.WriteAsync(AdminFrames.EncodeException(failed.Error.QubesClassName, failed.Error.Message), stopping).ConfigureAwait(false);
+                break;
+        }
+        client.Shutdown(SocketShutdown.Both);
+    }
+
+    /// <summary>Reads until EOF; null (drop the connection) when the request is too long or the client is too slow.</summary>
+    private async Task<byte[]?> ReadRequest(Socket client, CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(_options.ReadTimeout);
+        var buffer = new byte[Math.Min(_options.MaxRequestBytes + 1, 8192)];
+        using var request = new MemoryStream();
+        try
+        {
+            while (true)
+            {
+                var n = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (n == 0)
+                    return request.ToArray();
+                if (request.Length + n > _options.MaxRequestBytes)
+                {
+                    _options.Log?.Invoke($"request longer than {_options.MaxRequestBytes} bytes; connection closed");
+                    return null;
+                }
+                request.Write(buffer, 0, n);
+            }
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            _options.Log?.Invoke($"no complete request within {_options.ReadTimeout.TotalSeconds:0.#} s; connection dropped");
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+            return;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener?.Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+        Task[] pending;
+        lock (_connections)
+            pending = [.. _connections];
+        await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_listener is not null)
+        {
+            try
+            {
+                File.Delete(_options.SocketPath);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        _stopping.Dispose();
+    }
+
+    private sealed class SocketFrameSink(Socket socket) : IFrameSink
+    {
+        private readonly SemaphoreSlim _gate = new(1, 1);
+        public bool Broken { get; private set; }
+
+        public async ValueTask WriteAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
+        {
+            await _gate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                while (frame.Length > 0)
+                {
+                    var n = await socket.SendAsync(frame, SocketFlags.None, ct).ConfigureAwait(false);
+                    frame = frame[n..];
+                }
+            }
+            catch (SocketException)
+            {
+                Broken = true;
+                throw;
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+}
