@@ -138,7 +138,7 @@ public sealed class NetworkSpecs : QubesSpec
         {
             var rules = Backend.FirewallOf("sys-firewall", "work");
             Assert.NotNull(rules);
-            Assert.Equal(Qube("work").Firewall!.Value, rules.Rules);
+            Assert.Equal(Qube("work").Firewall!.Value.ToArray(), rules.Rules.ToArray());
             Assert.Equal(2, rules.Rules.Length);
             Assert.Contains("example.com", rules.Rules[0], StringComparison.Ordinal);
             Assert.Equal(Addressing.Ip(Qube("work")), rules.ClientIp);

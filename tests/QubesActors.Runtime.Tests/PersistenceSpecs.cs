@@ -239,7 +239,7 @@ public sealed class PersistenceSpecs : RecoverySpecBase
             write.Parameters.AddWithValue("$s", seq);
             Assert.Equal(1, write.ExecuteNonQuery());
         }
-        AssertQuarantinedAndTheRestStarts(backend, "the stream was modified");
+        AssertQuarantinedAndTheRestStarts(backend, "one of them was modified");
     }
 
     [Fact]
