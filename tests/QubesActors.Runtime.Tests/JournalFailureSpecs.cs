@@ -62,17 +62,19 @@ public sealed class JournalFailureSpecs : QubesSpec
     }
 
     [Fact]
-    public void A_start_whose_first_write_fails_does_not_touch_the_backend()
+    public void A_start_whose_write_fails_is_refused_and_the_running_domain_is_adopted_not_started_twice()
     {
+        // The outcome of a failed write is unknown: the actor answers the error, restarts, re-reads its stream and
+        // takes the domain as the backend reports it, instead of starting (or killing) it again.
         Ok(new SetProperty("work", "netvm", "", Dom0));
         FailWrites();
-        Assert.IsAssignableFrom<QubesError>(Refused(new StartQube("work", Dom0)));
-        Assert.Equal(0, Backend.StartCount("work"));
-        Assert.Equal(PowerState.Halted, Qube("work").Power);
+        var refused = Refused(new StartQube("work", Dom0));
+        Assert.StartsWith("Start failed", refused.Message, StringComparison.Ordinal);
         PassWrites();
-        AwaitAssert(() => Assert.Equal("Halted", Ok(new PingQube("work", Dom0)).Output), T);
+        AwaitAssert(() => Assert.Equal("Running", Ok(new PingQube("work", Dom0)).Output), T);
+        AwaitAssert(() => Assert.Equal(PowerState.Running, Qube("work").Power), T);
         Ok(new StartQube("work", Dom0));
-        Assert.Equal(PowerState.Running, Qube("work").Power);
+        Assert.Equal(1, Backend.StartCount("work"));
     }
 
     [Fact]

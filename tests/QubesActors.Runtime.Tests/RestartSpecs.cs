@@ -182,6 +182,6 @@ public sealed class RestartSpecs : QubesSpec
         var scheduled = Assert.Single(stream.Events.OfType<QubeRestartScheduled>());
         Assert.Equal(1, scheduled.Attempt);
         Assert.InRange(scheduled.Delay, TimeSpan.FromSeconds(0.8), TimeSpan.FromSeconds(1.2));
-        Assert.Equal(EventCause.SupervisorKind, stream.Events.OfType<QubeStarting>().Last().Cause.Kind);
+        Assert.Equal(EventCause.SupervisorKind, stream.Events.OfType<QubeStarted>().Last().Cause.Kind);
     }
 }

@@ -61,9 +61,12 @@ public sealed record QubeNotesSet(string Notes) : QubeEvent;
 /// <summary>The whole firewall list in the Admin API text form; null lines = back to the default accept-all.</summary>
 public sealed record QubeFirewallSet(ImmutableArray<string>? Rules) : QubeEvent;
 
+/// <summary>No longer written (Transient is volatile, see docs/persistence.md); kept so that older journals replay.</summary>
 public sealed record QubeStarting(string? NetVm) : QubeEvent;
-public sealed record QubeStarted(PowerState State) : QubeEvent;
+/// <summary>The domain is up; <paramref name="NetVm"/> is the netvm it was plumbed to at start (absent in older events).</summary>
+public sealed record QubeStarted(PowerState State, string? NetVm = null) : QubeEvent;
 public sealed record QubeStartFailed(string Reason) : QubeEvent;
+/// <summary>No longer written (Halting is volatile, see docs/persistence.md); kept so that older journals replay.</summary>
 public sealed record QubeShuttingDown(bool Force) : QubeEvent;
 public sealed record QubeStopped(StopKind Kind, string? Reason) : QubeEvent;
 public sealed record QubePaused : QubeEvent;

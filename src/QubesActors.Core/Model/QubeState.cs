@@ -74,7 +74,10 @@ public sealed record QubeState
         QubeNotesSet n => this with { Notes = n.Notes },
         QubeFirewallSet f => this with { Firewall = f.Rules },
         QubeStarting s => Require(Power == PowerState.Halted, e) with { Power = PowerState.Transient, ConnectedNetVm = s.NetVm, LastStop = null },
-        QubeStarted s => Require(Power is PowerState.Transient or PowerState.Halted, e) with { Power = s.State, StartTime = e.Time },
+        QubeStarted s => Require(Power is PowerState.Transient or PowerState.Halted, e) with
+        {
+            Power = s.State, StartTime = e.Time, LastStop = null, ConnectedNetVm = s.NetVm ?? (Power == PowerState.Transient ? ConnectedNetVm : null),
+        },
         QubeStartFailed => this with
         {
             Power = PowerState.Halted, ConnectedNetVm = null, StartTime = null, Attachments = Attachments.Clear(),

@@ -47,9 +47,6 @@ public static class EventNotices
             case QubeFirewallSet:
                 yield return QubesEventNotice.Of(q, "firewall-changed");
                 break;
-            case QubeStarting:
-                yield return QubesEventNotice.Of(q, "domain-pre-spawn");
-                break;
             case QubeStarted:
                 yield return QubesEventNotice.Of(q, "domain-spawn");
                 yield return QubesEventNotice.Of(q, "domain-start");

@@ -293,12 +293,20 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
 
     private void OnPersistEvents(PersistEvents p)
     {
+        void Answer(CommandResult result)
+        {
+            if (p.MutationId != 0)
+                p.ReplyTo.Tell(new MutationDone(p.MutationId, result));
+            else
+                Reply(p.ReplyTo, result);
+        }
+
         Persist(p.Events, () =>
         {
-            Reply(p.ReplyTo, new Done(p.Output));
+            Answer(new Done(p.Output));
             if (p.Network is { } change)
                 Replumb(change.NewNetVm, p.Events[0].Cause);
-        }, ex => Reply(p.ReplyTo, new Refused(new QubesError($"Failed to record the change: {ex.Message}"))));
+        }, ex => Answer(new Refused(new QubesError($"Failed to record the change: {ex.Message}"))));
     }
 
     private void OnStart(Start s)
@@ -340,9 +348,23 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         };
     }
 
+    /// <summary>
+    /// Transient and Halting are the time between a request and its outcome: they are shown (the collection sees them)
+    /// but not persisted; the journal records outcomes with their cause, and a daemon killed in between learns the
+    /// outcome from the backend when it reconciles (docs/persistence.md).
+    /// </summary>
+    private void Transitional(PowerState power, string? netvm)
+    {
+        _state = _state with { Power = power, ConnectedNetVm = netvm };
+        _collection.Tell(new QubeChanged(Name, [], _state));
+    }
+
     private void Launch(Start s, IReadOnlyList<QubeEvent> prelude)
     {
-        Persist([.. prelude, new QubeStarting(s.NetVm) { Time = Now, Cause = s.Cause }], () =>
+        Persist(prelude, () =>
+        {
+            Transitional(PowerState.Transient, s.NetVm);
+            Publish("domain-pre-spawn");
             RunBackend(ct => _backend.StartAsync(s.Spec, ct), error =>
             {
                 if (error is not null)
@@ -350,15 +372,15 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                     FailStart(error.Message, new QubesError($"Start failed: {error.Message}"), s);
                     return;
                 }
-                Persist([new QubeStarted(PowerState.Running) { Time = Now, Cause = s.Cause }], () =>
+                Persist([new QubeStarted(PowerState.Running, s.NetVm) { Time = Now, Cause = s.Cause }], () =>
                 {
                     Reply(s.ReplyTo, new Done());
                     ApplyClientFirewalls();
                     foreach (var device in s.RequiredDevices)
                         Self.Tell(new AttachDeviceNow(device, "required", ImmutableSortedDictionary<string, string>.Empty, s.Cause, null));
-                });
-            }),
-            ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
+                }, ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
+            });
+        }, ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
     }
 
     private void FailStart(string reason, QubesError error, Start s) =>
@@ -383,7 +405,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             return;
         }
         Publish("domain-pre-shutdown", ("force", s.Force ? "True" : "False"));
-        Persist([new QubeShuttingDown(s.Force) { Time = Now, Cause = s.Cause }], () =>
+        Transitional(PowerState.Halting, _state.ConnectedNetVm);
         {
             if (!s.Wait)
                 Reply(s.ReplyTo, new Done());
@@ -423,7 +445,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                             Reply(s.ReplyTo, new Refused(QubesVMShutdownTimeoutError.Default(Name)));
                     }));
             });
-        });
+        }
     }
 
     private void OnKill(EventCause cause, IActorRef? replyTo, string reason)

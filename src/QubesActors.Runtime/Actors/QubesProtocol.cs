@@ -118,7 +118,13 @@ internal static class QubeProtocol
     public sealed record ToQube(string Name, object Message);
 
     /// <summary>Persist events the supervisor decided, apply them, answer the caller.</summary>
-    public sealed record PersistEvents(ImmutableArray<QubeEvent> Events, IActorRef ReplyTo, string Output = "", NetworkChange? Network = null);
+    /// <summary>
+    /// Persist events the supervisor decided, apply them, answer. With a <paramref name="MutationId"/> the answer is a
+    /// <see cref="MutationDone"/> to <paramref name="ReplyTo"/> (the supervisor, which tracks the change in flight).
+    /// </summary>
+    public sealed record PersistEvents(ImmutableArray<QubeEvent> Events, IActorRef ReplyTo, string Output = "", NetworkChange? Network = null, long MutationId = 0);
+
+    public sealed record MutationDone(long MutationId, QubesProtocol.CommandResult Result);
 
     /// <summary>After a live netvm change of a running qube: move its link.</summary>
     public sealed record NetworkChange(string? NewNetVm);

@@ -41,14 +41,24 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     /// <summary>Which netvm currently enforces which client's rules, and the rules sent.</summary>
     private readonly Dictionary<string, (string NetVm, ImmutableArray<string> Rules)> _enforced = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _readyWaiters = [];
+    /// <summary>What the qube actors have persisted (their change reports) and the collection stream.</summary>
+    private CollectionState _confirmed = CollectionState.Empty;
+    /// <summary>
+    /// The view every decision reads: <see cref="_confirmed"/> plus the changes decided but not yet persisted
+    /// (<see cref="_pending"/>), so that changes to different qubes go to their actors concurrently and no decision
+    /// reads a stale view. Decided changes are idempotent data events, so re-applying one already confirmed is harmless.
+    /// </summary>
     private CollectionState _view = CollectionState.Empty;
+    private readonly Dictionary<string, List<QubeEvent>> _pending = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, InFlight> _inFlight = [];
+    private long _nextMutationId;
     private JournalStream? _collectionStream;
     private PendingWrite? _collectionWrite;
     /// <summary>Set when a collection write failed with an unknown outcome: the stream head is unknown until the next start.</summary>
     private string? _collectionStreamUnknown;
     private Action? _afterCollectionWrite;
-    private IActorRef? _mutationCaller;
-    private string? _mutationCreated;
+    /// <summary>The caller of the global change being written to the collection stream.</summary>
+    private IActorRef? _collectionCaller;
     private bool _ready;
     private TimeSpan _recoveryTime;
     private IDisposable? _backendSubscription;
@@ -69,6 +79,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     public IStash Stash { get; set; } = null!;
     public ITimerScheduler Timers { get; set; } = null!;
 
+    private sealed record InFlight(IActorRef Caller, string Qube, ImmutableArray<QubeEvent> Events);
     private sealed record Loaded(LoadedJournal Journal);
     private sealed record BackendDomains(IReadOnlyList<RunningDomain> Domains);
     private sealed record DevicesListed(string Backend, IReadOnlyList<BackendDevice> Devices);
@@ -107,7 +118,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         switch (message)
         {
             case QubeChanged c: OnQubeChanged(c); return;
-            case CommandResult r when _mutationCaller is not null: EndMutation(r); return;
+            case MutationDone m: EndMutation(m); return;
             case GetCollection: Sender.Tell(Snapshot()); return;
             case WaitUntilReady: Sender.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count)); return;
             case FromBackend b: OnBackendEvent(b.Event); return;
@@ -132,7 +143,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         }
         if (message is IQubesCommand or CleanupDisposable)
         {
-            if (_mutationCaller is not null || _collectionWrite is not null)
+            // Global changes read every qube: they wait for qube changes in flight, and those wait for them.
+            if (_collectionWrite is not null || IsGlobal(message) && _inFlight.Count > 0)
             {
                 Stash.Stash();
                 return;
@@ -152,8 +164,6 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         catch (QubesError error)
         {
             Sender.Tell(new Refused(error));
-            if (_mutationCaller is null && _collectionWrite is null)
-                Stash.UnstashAll();
         }
     }
 
@@ -184,7 +194,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         var recovered = CollectionRecovery.Recover(journal);
         foreach (var problem in recovered.Problems)
             _log.Error("journal: {0}", problem);
-        _view = recovered.State;
+        _view = _confirmed = recovered.State;
         foreach (var (name, reason) in recovered.Quarantined)
             _quarantined[name] = reason;
         var collection = journal.Collection;
@@ -260,24 +270,62 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
 
     // ------------------------------------------------------------------ collection changes
 
-    private void BeginMutation(string qube, IReadOnlyList<QubeEvent> events, string output = "", NetworkChange? network = null)
+    private static bool IsGlobal(object message) =>
+        message is SetGlobalProperty or ResetGlobalProperty or CreateLabel or RemoveLabel or QubesProtocol.InitializeLayout;
+
+    private void BeginMutation(string qube, IReadOnlyList<QubeEvent> events, string output = "", NetworkChange? network = null, IActorRef? caller = null)
     {
-        _mutationCaller = Sender;
-        ToActor(qube, new PersistEvents([.. events], Self, output, network));
+        var id = ++_nextMutationId;
+        _inFlight[id] = new InFlight(caller ?? Sender, qube, [.. events]);
+        if (!_pending.TryGetValue(qube, out var pending))
+            _pending[qube] = pending = [];
+        pending.AddRange(events);
+        Refresh(qube);
+        ToActor(qube, new PersistEvents([.. events], Self, output, network, id));
     }
 
-    private void EndMutation(CommandResult result)
+    private void EndMutation(MutationDone done)
     {
-        var caller = _mutationCaller!;
-        _mutationCaller = null;
-        if (result is Refused && _mutationCreated is { } created)
+        if (!_inFlight.Remove(done.MutationId, out var flight))
+            return;
+        if (_pending.TryGetValue(flight.Qube, out var pending))
         {
-            _groupOf.Remove(created, out var group);
-            group?.Tell(new StopQubeActor(created));
+            foreach (var e in flight.Events)
+                pending.Remove(e);
+            if (pending.Count == 0)
+                _pending.Remove(flight.Qube);
         }
-        _mutationCreated = null;
-        caller.Tell(result);
-        Stash.UnstashAll();
+        Refresh(flight.Qube);
+        if (done.Result is Refused && flight.Events.Any(e => e is QubeCreated) && _confirmed.Find(flight.Qube) is null)
+        {
+            _groupOf.Remove(flight.Qube, out var group);
+            group?.Tell(new StopQubeActor(flight.Qube));
+        }
+        flight.Caller.Tell(done.Result);
+        if (_inFlight.Count == 0)
+            Stash.UnstashAll();
+    }
+
+    /// <summary>Recomputes one qube's entry of the view: its confirmed state with its pending changes on top.</summary>
+    private void Refresh(string name)
+    {
+        var state = _confirmed.Find(name);
+        if (_pending.TryGetValue(name, out var pending))
+            foreach (var e in pending)
+            {
+                if (e is QubeCreated created)
+                    state ??= QubeState.FromCreated(created);
+                else if (state is not null)
+                    try
+                    {
+                        state = state.Apply(e);
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // Not applicable any more (the qube changed meanwhile); its actor will refuse or confirm it.
+                    }
+            }
+        _view = state is null || state.Removed ? _view with { Qubes = _view.Qubes.Remove(name) } : _view.WithQube(state);
     }
 
     private void PersistCollection(CollectionEvent e, Action then)
@@ -286,7 +334,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             throw new QubesError($"Global changes are refused until qubesd restarts: {_collectionStreamUnknown}");
         _collectionWrite = _collectionStream!.Prepare([e], Self);
         _afterCollectionWrite = then;
-        _mutationCaller = Sender;
+        _collectionCaller = Sender;
         _collectionStream.Send(_collectionWrite);
     }
 
@@ -296,14 +344,15 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         var outcome = _collectionStream!.Outcome(message, write);
         if (outcome is WriteOutcome.NotMine or WriteOutcome.Progress)
             return;
-        var caller = _mutationCaller!;
+        var caller = _collectionCaller!;
         _collectionWrite = null;
-        _mutationCaller = null;
+        _collectionCaller = null;
         if (outcome == WriteOutcome.Succeeded)
         {
             _collectionStream.Commit(write);
             foreach (var e in write.Events.Cast<CollectionEvent>())
             {
+                _confirmed = _confirmed.Apply(e);
                 _view = _view.Apply(e);
                 foreach (var notice in EventNotices.After(e))
                     _events.Tell(notice);
@@ -348,14 +397,11 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case CleanupDisposable c when _view.Find(c.Name) is { } disp && !disp.Power.IsActive():
                 try
                 {
-                    Remove(c.Name, EventCause.Supervisor("disposable stopped"));
-                    // Nobody waits for this removal: its result must not come back here, where it would be taken
-                    // for the result of the next mutation (which the unstash lets in first).
-                    _mutationCaller = _results;
+                    // Nobody waits for this removal: its answer goes to the result log.
+                    Remove(c.Name, EventCause.Supervisor("disposable stopped"), _results);
                 }
                 catch (QubesError e)
                 {
-                    _mutationCaller = null;
                     _log.Warning("disposable {0} cannot be removed: {1}", c.Name, e.Message);
                 }
                 break;
@@ -454,22 +500,18 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
 
     private void Create(QubeCreated created)
     {
-        var state = QubeState.FromCreated(created);
-        _view = _view.WithQube(state);
-        Spawn(new SpawnQube(state, 0, ""));
-        _view = _view.WithQube(state with { Removed = true });
-        _mutationCreated = created.Name;
+        Spawn(new SpawnQube(QubeState.FromCreated(created), 0, ""));
         BeginMutation(created.Name, [created], created.Name);
     }
 
-    private void Remove(string name, EventCause cause)
+    private void Remove(string name, EventCause cause, IActorRef? caller = null)
     {
         EnsureUsable(name);
         CollectionRules.CheckRemove(_view, name, out var journalDetail);
         if (journalDetail is not null)
             _log.Error(journalDetail);
         _events.Tell(QubesEventNotice.Of("", "domain-pre-delete", ("vm", name)));
-        BeginMutation(name, [new QubeRemoved { Time = DateTimeOffset.UtcNow, Cause = cause }]);
+        BeginMutation(name, [new QubeRemoved { Time = DateTimeOffset.UtcNow, Cause = cause }], caller: caller);
     }
 
     private void Assign(AssignDevice a, DateTimeOffset now)
@@ -680,7 +722,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private void OnQubeChanged(QubeChanged c)
     {
         var before = _view.Find(c.Name);
-        _view = _view.WithQube(c.State);
+        _confirmed = c.State.Removed ? _confirmed with { Qubes = _confirmed.Qubes.Remove(c.Name) } : _confirmed.WithQube(c.State);
+        Refresh(c.Name);
         if (c.State.Removed)
         {
             _groupOf.Remove(c.Name, out var group);
