@@ -51,7 +51,8 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     }
 
     public static Props Props(QubeState state, long sequenceNr, string lastHash, IDomainBackend backend, IActorRef collection, IActorRef events, IActorRef journal) =>
-        Akka.Actor.Props.Create(() => new QubeActor(state, sequenceNr, lastHash, backend, collection, events, journal));
+        // Not the expression overload: it compiles its arguments for every qube spawned (measurable at 1,000 creates).
+        Akka.Actor.Props.Create<QubeActor>(state, sequenceNr, lastHash, backend, collection, events, journal);
 
     public IStash Stash { get; set; } = null!;
     public ITimerScheduler Timers { get; set; } = null!;

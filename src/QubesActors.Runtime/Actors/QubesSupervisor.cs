@@ -855,6 +855,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         if (d.Backend != CollectionState.AdminName && _view.Find(d.Backend) is not { Power: PowerState.Running })
             return;
         _available[d.Backend] = [.. d.Devices];
+        if (d.Devices.Count == 0)
+            return;
         foreach (var device in d.Devices)
             _events.Tell(QubesEventNotice.Of(d.Backend, $"device-added:{device.DeviceClass}", ("device", device.Address)));
         foreach (var frontend in _view.Qubes.Values.Where(q => q.Power == PowerState.Running && q.Assignments.Count > 0))
