@@ -6,7 +6,7 @@ namespace QubesActors.Bench;
 /// <summary>
 /// Writes a journal of N qubes x ~50 events through the real host and actors, so every event is the one the runtime
 /// writes (chained, tagged, serialized by its own codec). Per qube, in order: create (1 event), property and feature
-/// sets (7), then lifecycle cycles start/pause/unpause/shutdown (6 events each) until the target; every qube ends halted.
+/// sets (7), then lifecycle cycles start/pause/unpause/shutdown (4 events each) until the target; every qube ends halted.
 /// Many qubes run their scripts at once.
 /// </summary>
 public static class JournalGenerator
@@ -40,16 +40,16 @@ public static class JournalGenerator
         return (clock.Elapsed, store.CountJournalRows());
     }
 
-    /// <summary>The commands of one qube; the count of events they write is 1 + sets + 6 x cycles.</summary>
+    /// <summary>The commands of one qube; the count of events they write is 1 + sets + 4 x cycles.</summary>
     public static IEnumerable<QubesProtocol.IQubesCommand> Script(int i, int eventsPerQube)
     {
         var name = Commands.NameOf(i);
         var caller = Commands.Caller;
         yield return Commands.Create(i);
-        // 50 events: 7 sets (5 properties, 2 features) + 7 cycles of 6 events.
+        // 50 events: the creation, 9 sets (5 properties, 4 features) and 10 cycles of 4 events.
         var sets = Math.Min(7, Math.Max(0, eventsPerQube - 1));
-        var cycles = (eventsPerQube - 1 - sets) / 6;
-        sets += Math.Max(0, eventsPerQube - 1 - sets - 6 * cycles);
+        var cycles = (eventsPerQube - 1 - sets) / 4;
+        sets += Math.Max(0, eventsPerQube - 1 - sets - 4 * cycles);
         for (var s = 0; s < sets; s++)
             yield return s < PropertySets.Length
                 ? new QubesProtocol.SetProperty(name, PropertySets[s].Property, PropertySets[s].Value, caller)
