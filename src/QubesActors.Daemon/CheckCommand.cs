@@ -16,8 +16,10 @@ public static class CheckCommand
 
     public static int Run(DaemonSettings settings, bool json, TextWriter output)
     {
-        var journal = JournalLoader.Load(settings.Journal);
+        // Every chain from its first event, whatever the snapshots say; then the snapshots must agree with the events.
+        var journal = JournalLoader.Load(settings.Journal, fromSnapshots: false);
         var recovered = CollectionRecovery.Recover(journal);
+        var fromSnapshots = CollectionRecovery.Recover(JournalLoader.Load(settings.Journal, fromSnapshots: true));
         var rows = new List<QubeRow>();
         foreach (var qube in recovered.State.Qubes.Values.OrderBy(q => q.Qid))
         {
@@ -28,6 +30,13 @@ public static class CheckCommand
                 stream?.LastSequenceNr ?? 0, stream?.Events.Count(e => e is QubeStarting) ?? 0, qube.Failed, reason));
         }
         var problems = recovered.Problems.ToList();
+        foreach (var qube in recovered.State.Qubes.Values.Where(q => !recovered.Quarantined.ContainsKey(q.Name)))
+        {
+            var other = fromSnapshots.State.Find(qube.Name);
+            if (other is null || !EventCodec.EncodeSnapshot(new QubeSnapshot(other, 0, "")).AsSpan()
+                    .SequenceEqual(EventCodec.EncodeSnapshot(new QubeSnapshot(qube, 0, ""))))
+                problems.Add($"{qube.Name}: its snapshot disagrees with its events{(fromSnapshots.Quarantined.TryGetValue(qube.Name, out var why) ? $" ({why})" : "")}");
+        }
         if (json)
         {
             output.WriteLine(JsonSerializer.Serialize(new { qubes = rows, problems, recovery_ms = journal.Elapsed.TotalMilliseconds },

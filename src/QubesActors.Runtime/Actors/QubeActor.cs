@@ -25,6 +25,10 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     private readonly IActorRef _collection;
     private readonly IActorRef _events;
     private readonly IActorRef _journal;
+    /// <summary>A snapshot every this many events bounds what a daemon start reads per qube (docs/persistence.md).</summary>
+    public const int SnapshotEvery = 25;
+    private IActorRef? _snapshots;
+    private long _snapshotAt;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private QubeState _state;
     private JournalStream _stream;
@@ -63,9 +67,34 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     /// Restarted after throwing: the state passed at spawn is stale, so the stream is replayed from the journal and
     /// the running domain is re-adopted as the backend reports it, without being touched.
     /// </summary>
+    protected override void PreStart() => FindSnapshotStore();
+
+    private void FindSnapshotStore()
+    {
+        _snapshotAt = _stream.SequenceNr;
+        try
+        {
+            _snapshots = Akka.Persistence.Persistence.Instance.Apply(Context.System).SnapshotStoreFor(null);
+        }
+        catch (Exception ex) when (ex is ArgumentException or Akka.Configuration.ConfigurationException or NullReferenceException)
+        {
+            _snapshots = null; // no snapshot store configured (some tests): recovery reads whole streams
+        }
+    }
+
+    private void MaybeSnapshot()
+    {
+        if (_snapshots is null || _stream.SequenceNr - _snapshotAt < SnapshotEvery || _state.Removed)
+            return;
+        _snapshotAt = _stream.SequenceNr;
+        _snapshots.Tell(new SaveSnapshot(new SnapshotMetadata(_stream.PersistenceId, _stream.SequenceNr, DateTime.UtcNow),
+            new QubeSnapshot(_state, _stream.SequenceNr, _stream.LastHash)));
+    }
+
     protected override void PostRestart(Exception reason)
     {
         _log.Warning("qube {0}: actor restarted after {1}; recovering from the journal", Name, reason.Message);
+        FindSnapshotStore();
         _replay = [];
         _stream = new JournalStream(_stream.PersistenceId, 0, "", _journal);
         _journal.Tell(new ReplayMessages(1, long.MaxValue, long.MaxValue, _stream.PersistenceId, Self));
@@ -134,6 +163,14 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 break;
             case EnforceFirewalls or EnforceClientFirewall or ForgetClientFirewall: HandleFirewall(message); break;
             case BackendOpDone: break; // a late completion of an operation that already timed out
+            case SaveSnapshotSuccess saved:
+                // Older snapshots are never read again: keep only the newest.
+                _snapshots?.Tell(new DeleteSnapshots(_stream.PersistenceId, new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1)));
+                break;
+            case SaveSnapshotFailure failed:
+                _log.Warning("qube {0}: snapshot at {1} not saved: {2}", Name, failed.Metadata.SequenceNr, failed.Cause.Message);
+                break;
+            case DeleteSnapshotsSuccess or DeleteSnapshotsFailure: break;
             case Status.Failure f: _log.Warning("qube {0}: {1}", Name, f.Cause.Message); break;
             default: Unhandled(message); break;
         }
@@ -181,6 +218,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                         _events.Tell(notice);
                 }
                 _collection.Tell(new QubeChanged(Name, applied.ToImmutable(), _state));
+                MaybeSnapshot();
                 var then = _onWritten;
                 _onWritten = null;
                 _onWriteFailed = null;

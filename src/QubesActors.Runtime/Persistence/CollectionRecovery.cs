@@ -32,7 +32,19 @@ public static class CollectionRecovery
         }
         foreach (var stream in journal.Qubes)
         {
-            if (stream.Events.Count == 0 || stream.Events[0] is not QubeCreated created)
+            QubeState initial;
+            IEnumerable<DomainEvent> rest;
+            if (stream.Snapshot is { } snapshot)
+            {
+                initial = snapshot.State;
+                rest = stream.Events;
+            }
+            else if (stream.Events.Count > 0 && stream.Events[0] is QubeCreated created)
+            {
+                initial = QubeState.FromCreated(created);
+                rest = stream.Events.Skip(1);
+            }
+            else
             {
                 problems.Add($"{stream.PersistenceId}: does not start with its creation{(stream.Broken is null ? "" : $" ({stream.Broken})")}");
                 continue;
@@ -41,11 +53,11 @@ public static class CollectionRecovery
             var problem = stream.Broken;
             try
             {
-                state = stream.Events.Skip(1).Cast<QubeEvent>().Aggregate(QubeState.FromCreated(created), (s, e) => s.Apply(e));
+                state = rest.Cast<QubeEvent>().Aggregate(initial, (s, e) => s.Apply(e));
             }
             catch (InvalidOperationException ex)
             {
-                state = QubeState.FromCreated(created);
+                state = initial;
                 problem = ex.Message;
             }
             if (state.Removed && problem is null)

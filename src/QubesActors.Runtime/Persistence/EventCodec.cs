@@ -71,6 +71,11 @@ public static class EventCodec
             ? (DomainEvent)(JsonSerializer.Deserialize(bytes, type, Options) ?? throw new JsonException("null event"))
             : throw new JsonException($"unknown event manifest '{manifest}'");
 
+    public static byte[] EncodeSnapshot(QubeSnapshot snapshot) => JsonSerializer.SerializeToUtf8Bytes(snapshot, EventJsonContext.Default.QubeSnapshot);
+
+    public static QubeSnapshot DecodeSnapshot(ReadOnlySpan<byte> bytes) =>
+        JsonSerializer.Deserialize(bytes, EventJsonContext.Default.QubeSnapshot) ?? throw new JsonException("null snapshot");
+
     public static bool IsKnownManifest(string manifest) => ByManifest.ContainsKey(manifest);
 
     /// <summary>
@@ -167,7 +172,17 @@ public static class EventCodec
 [JsonSerializable(typeof(GlobalPropertyReset))]
 [JsonSerializable(typeof(LabelCreated))]
 [JsonSerializable(typeof(LabelRemoved))]
+[JsonSerializable(typeof(QubeSnapshot))]
 internal sealed partial class EventJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// A qube's state at <see cref="SequenceNr"/>, with the chain link of that event, so recovery can start there and
+/// still check that the events after it continue the same chain.
+/// </summary>
+public sealed record QubeSnapshot(QubesActors.Core.Model.QubeState State, long SequenceNr, string HeadHash)
+{
+    public const string Manifest = "qube.snapshot.v1";
+}
 
 /// <summary>The Akka serializer bound to <see cref="DomainEvent"/>: string manifests, no CLR type names stored.</summary>
 public sealed class QubesEventSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
@@ -176,11 +191,20 @@ public sealed class QubesEventSerializer(ExtendedActorSystem system) : Serialize
 
     public override int Identifier => Id;
 
-    public override byte[] ToBinary(object obj) =>
-        obj is DomainEvent e ? EventCodec.Encode(e) : throw new ArgumentException($"cannot serialize {obj.GetType()}");
+    public override byte[] ToBinary(object obj) => obj switch
+    {
+        DomainEvent e => EventCodec.Encode(e),
+        QubeSnapshot s => EventCodec.EncodeSnapshot(s),
+        _ => throw new ArgumentException($"cannot serialize {obj.GetType()}"),
+    };
 
-    public override object FromBinary(byte[] bytes, string manifest) => EventCodec.Decode(bytes, manifest);
+    public override object FromBinary(byte[] bytes, string manifest) =>
+        manifest == QubeSnapshot.Manifest ? EventCodec.DecodeSnapshot(bytes) : EventCodec.Decode(bytes, manifest);
 
-    public override string Manifest(object o) =>
-        o is DomainEvent e ? EventCodec.ManifestOf(e) : throw new ArgumentException($"cannot serialize {o.GetType()}");
+    public override string Manifest(object o) => o switch
+    {
+        DomainEvent e => EventCodec.ManifestOf(e),
+        QubeSnapshot => QubeSnapshot.Manifest,
+        _ => throw new ArgumentException($"cannot serialize {o.GetType()}"),
+    };
 }

@@ -3,8 +3,12 @@ using QubesActors.Core.Events;
 
 namespace QubesActors.Runtime.Persistence;
 
-/// <summary>One stream as read back: its events, the head of its chain, and why it cannot be trusted, if so.</summary>
-public sealed record LoadedStream(string PersistenceId, IReadOnlyList<DomainEvent> Events, long LastSequenceNr, string LastHash, string? Broken)
+/// <summary>
+/// One stream as read back: its snapshot (if recovery started from one), the events after it, the head of its chain,
+/// and why it cannot be trusted, if so.
+/// </summary>
+public sealed record LoadedStream(string PersistenceId, IReadOnlyList<DomainEvent> Events, long LastSequenceNr, string LastHash, string? Broken,
+    QubeSnapshot? Snapshot = null)
 {
     public bool IsBroken => Broken is not null;
 }
@@ -21,16 +25,30 @@ public sealed record LoadedJournal(LoadedStream? Collection, IReadOnlyList<Loade
 /// </summary>
 public static class JournalLoader
 {
-    public static LoadedJournal Load(JournalSettings settings)
+    /// <summary>
+    /// Reads the journal. With <paramref name="fromSnapshots"/> each qube stream starts at its newest snapshot (the row
+    /// at the snapshot's sequence number must still hash to the snapshot's link); without, every chain is walked from
+    /// its first event (<c>qubesd --check</c>).
+    /// </summary>
+    public static LoadedJournal Load(JournalSettings settings, bool fromSnapshots = true)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         settings.EnsureStorage();
         using var connection = settings.OpenConnection();
-        if (!JournalTableExists(connection, settings.Provider))
+        if (!TableExists(connection, settings.Provider, "journal"))
             return LoadedJournal.Empty;
 
+        var snapshots = fromSnapshots && TableExists(connection, settings.Provider, "snapshot") ? LatestSnapshots(connection) : [];
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT persistence_id, sequence_number, manifest, message FROM journal ORDER BY persistence_id, sequence_number";
+        command.CommandText = snapshots.Count == 0
+            ? "SELECT persistence_id, sequence_number, manifest, message FROM journal ORDER BY persistence_id, sequence_number"
+            : """
+              SELECT j.persistence_id, j.sequence_number, j.manifest, j.message FROM journal j
+              LEFT JOIN (SELECT persistence_id, MAX(sequence_number) AS snap FROM snapshot GROUP BY persistence_id) s
+                ON s.persistence_id = j.persistence_id
+              WHERE s.snap IS NULL OR j.sequence_number >= s.snap
+              ORDER BY j.persistence_id, j.sequence_number
+              """;
         using var reader = command.ExecuteReader();
 
         // Read raw rows in one pass, then decode and verify the streams in parallel: they are independent.
@@ -45,7 +63,7 @@ public static class JournalLoader
         var streams = new LoadedStream[raw.Count];
         Parallel.For(0, raw.Count, i =>
         {
-            var chain = new ChainBuilder(raw[i].Pid);
+            var chain = new ChainBuilder(raw[i].Pid, snapshots.GetValueOrDefault(raw[i].Pid));
             foreach (var (seq, manifest, payload) in raw[i].Rows)
                 chain.Add(seq, manifest, payload);
             streams[i] = chain.Finish();
@@ -73,22 +91,53 @@ public static class JournalLoader
         _ => System.Text.Encoding.UTF8.GetBytes(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
     };
 
-    private static bool JournalTableExists(DbConnection connection, JournalProvider provider)
+    private static bool TableExists(DbConnection connection, JournalProvider provider, string table)
     {
         using var command = connection.CreateCommand();
         command.CommandText = provider == JournalProvider.Sqlite
-            ? "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='journal'"
-            : "SELECT count(*) FROM information_schema.tables WHERE table_name='journal' AND table_schema=current_schema()";
+            ? $"SELECT count(*) FROM sqlite_master WHERE type='table' AND name='{table}'"
+            : $"SELECT count(*) FROM information_schema.tables WHERE table_name='{table}' AND table_schema=current_schema()";
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
     }
 
+    /// <summary>The newest snapshot of each qube stream; one that cannot be read is skipped (the stream is then replayed whole).</summary>
+    private static Dictionary<string, QubeSnapshot?> LatestSnapshots(DbConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT s.persistence_id, s.sequence_number, s.manifest, s.snapshot FROM snapshot s
+            JOIN (SELECT persistence_id, MAX(sequence_number) AS snap FROM snapshot GROUP BY persistence_id) m
+              ON m.persistence_id = s.persistence_id AND m.snap = s.sequence_number
+            """;
+        using var reader = command.ExecuteReader();
+        var result = new Dictionary<string, QubeSnapshot?>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            var pid = reader.GetString(0);
+            QubeSnapshot? snapshot = null;
+            try
+            {
+                if ((reader.IsDBNull(2) ? "" : reader.GetString(2)) == QubeSnapshot.Manifest)
+                    snapshot = EventCodec.DecodeSnapshot(PayloadBytes(reader.GetValue(3)));
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                snapshot = null;
+            }
+            // A snapshot that does not say what it claims is not used: the stream is replayed from its start instead.
+            result[pid] = snapshot is not null && snapshot.SequenceNr == reader.GetInt64(1) ? snapshot : null;
+        }
+        return result;
+    }
+
     /// <summary>Verifies one stream link by link: contiguous sequence numbers, known manifests, matching hashes.</summary>
-    public sealed class ChainBuilder(string persistenceId)
+    public sealed class ChainBuilder(string persistenceId, QubeSnapshot? snapshot = null)
     {
         private readonly List<DomainEvent> _events = [];
         private long _lastSeq;
         private string _lastHash = "";
         private string? _broken;
+        private bool _anchored = snapshot is null;
 
         public string PersistenceId { get; } = persistenceId;
 
@@ -96,6 +145,19 @@ public static class JournalLoader
         {
             if (_broken is not null)
                 return;
+            if (!_anchored)
+            {
+                // The first row read is the snapshot's own event: it must still be the event the snapshot was taken at.
+                _anchored = true;
+                if (sequenceNr != snapshot!.SequenceNr || EventCodec.Hash(PersistenceId, sequenceNr, manifest, payload) != snapshot.HeadHash)
+                {
+                    _broken = $"event {snapshot.SequenceNr} does not match the snapshot taken at it: the stream was modified";
+                    return;
+                }
+                _lastSeq = sequenceNr;
+                _lastHash = snapshot.HeadHash;
+                return;
+            }
             if (sequenceNr != _lastSeq + 1)
             {
                 _broken = $"sequence number {sequenceNr} follows {_lastSeq}: {sequenceNr - _lastSeq - 1} event(s) missing";
@@ -121,6 +183,8 @@ public static class JournalLoader
             _events.Add(e);
         }
 
-        public LoadedStream Finish() => new(PersistenceId, _events, _lastSeq, _lastHash, _broken);
+        public LoadedStream Finish() => !_anchored
+            ? new(PersistenceId, _events, 0, "", $"event {snapshot!.SequenceNr} of the snapshot is missing", snapshot)
+            : new(PersistenceId, _events, _lastSeq, _lastHash, _broken, snapshot);
     }
 }

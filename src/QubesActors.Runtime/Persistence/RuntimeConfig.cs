@@ -11,6 +11,7 @@ public static class RuntimeConfig
           serializers.qubes-events = "QubesActors.Runtime.Persistence.QubesEventSerializer, QubesActors.Runtime"
           serialization-bindings {
             "QubesActors.Core.Events.DomainEvent, QubesActors.Core" = qubes-events
+            "QubesActors.Runtime.Persistence.QubeSnapshot, QubesActors.Runtime" = qubes-events
           }
           serialization-identifiers {
             "QubesActors.Runtime.Persistence.QubesEventSerializer, QubesActors.Runtime" = 4242001
