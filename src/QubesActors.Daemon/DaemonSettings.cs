@@ -95,6 +95,11 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
         };
     }
 
+    /// <summary>The Admin API socket unless --socket names another: qubesd.socket, else &lt;state-dir&gt;/qubesd.sock.</summary>
+    public string SocketPath => Config.GetString("qubesd.socket", "") is { Length: > 0 } configured
+        ? Path.GetFullPath(configured)
+        : Path.Combine(StateDir, "qubesd.sock");
+
     /// <summary>The settings as --print-config shows them: the qubesd section and Akka's log settings, secrets masked.</summary>
     public string Describe()
     {
@@ -108,6 +113,10 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
             qubesd.backend = {Backend}
             qubesd.journal.provider = {Journal.Provider.ToString().ToLowerInvariant()}
             qubesd.journal.connection-string = "{masked}"
+            qubesd.socket = "{SocketPath}"
+            qubesd.admin-api.read-timeout = {Config.GetTimeSpan("qubesd.admin-api.read-timeout", TimeSpan.FromSeconds(30)).TotalSeconds:0}s
+            qubesd.admin-api.max-connections = {Config.GetInt("qubesd.admin-api.max-connections", 64)}
+            qubesd.admin-api.command-timeout = {Config.GetTimeSpan("qubesd.admin-api.command-timeout", TimeSpan.FromMinutes(2)).TotalSeconds:0}s
             akka.loglevel = {Config.GetString("akka.loglevel")}
 
             # merged configuration

@@ -152,12 +152,8 @@ public sealed record AdminApiHosting(string SocketPath, TimeSpan ReadTimeout, in
 {
     public static AdminApiHosting From(DaemonSettings settings, string? socketOption)
     {
-        var configured = settings.Config.GetString("qubesd.socket", "");
-        var path = !string.IsNullOrEmpty(socketOption) ? socketOption
-            : configured.Length > 0 ? configured
-            : Path.Combine(settings.StateDir, "qubesd.sock");
         return new AdminApiHosting(
-            Path.GetFullPath(path),
+            !string.IsNullOrEmpty(socketOption) ? Path.GetFullPath(socketOption) : settings.SocketPath,
             settings.Config.GetTimeSpan("qubesd.admin-api.read-timeout", TimeSpan.FromSeconds(30)),
             settings.Config.GetInt("qubesd.admin-api.max-connections", 64),
             settings.Config.GetTimeSpan("qubesd.admin-api.command-timeout", TimeSpan.FromMinutes(2)));

@@ -154,6 +154,9 @@ public sealed class RestartSpecs : QubesSpec
         Backend.Crash("work");
         AwaitAssert(() => Assert.True(Qube("work").Failed), T, TimeSpan.FromMilliseconds(50));
         Assert.Equal(2, Backend.StartCount("work"));
+        // Like systemd's start-limit-hit: not even an administrator's start brings it back before reset-failed.
+        Assert.Contains("reset-failed", Refused(new StartQube("work", Dom0)).Message, StringComparison.Ordinal);
+        Assert.Equal(2, Backend.StartCount("work"));
 
         Ok(new ResetFailed("work", Dom0));
         var work = Qube("work");

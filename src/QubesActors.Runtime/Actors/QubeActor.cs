@@ -355,12 +355,12 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             Reply(s.ReplyTo, new Done()); // qubesd: start of an active qube is a silent no-op
             return;
         }
-        if (_state.Failed && !s.ClearFailed)
+        // As systemd's start-limit-hit: a failed qube stays down, whoever asks, until reset-failed clears it.
+        if (_state.Failed)
         {
-            Reply(s.ReplyTo, new Refused(new QubesVMError($"Qube {Name} has failed ({_state.FailedReason}); reset it first")));
+            Reply(s.ReplyTo, new Refused(new QubesVMError($"Qube {Name} has failed ({_state.FailedReason}); clear it with reset-failed first")));
             return;
         }
-        var prelude = _state.Failed ? new QubeEvent[] { new QubeFailedReset { Time = Now, Cause = s.Cause } } : [];
         if (s.StartRefusal is { } refusal)
         {
             FailStart(refusal, new QubesError(refusal), s);
@@ -369,7 +369,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         Publish("domain-pre-start");
         if (s.NetVm is null)
         {
-            Launch(s, prelude);
+            Launch(s);
             return;
         }
         _collection.Tell(new EnsureRunning(s.NetVm, Self));
@@ -381,7 +381,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             if (result is Refused r)
                 FailStart(r.Error.Message, r.Error, s);
             else
-                Launch(s, prelude);
+                Launch(s);
             UnstashIfIdle();
             return true;
         };
@@ -398,28 +398,25 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         _collection.Tell(new QubeChanged(Name, [], _state));
     }
 
-    private void Launch(Start s, IReadOnlyList<QubeEvent> prelude)
+    private void Launch(Start s)
     {
-        Persist(prelude, () =>
+        Transitional(PowerState.Transient, s.NetVm);
+        Publish("domain-pre-spawn");
+        RunBackend(ct => _backend.StartAsync(s.Spec, ct), error =>
         {
-            Transitional(PowerState.Transient, s.NetVm);
-            Publish("domain-pre-spawn");
-            RunBackend(ct => _backend.StartAsync(s.Spec, ct), error =>
+            if (error is not null)
             {
-                if (error is not null)
-                {
-                    FailStart(error.Message, new QubesError($"Start failed: {error.Message}"), s);
-                    return;
-                }
-                Persist([new QubeStarted(PowerState.Running, s.NetVm) { Time = Now, Cause = s.Cause }], () =>
-                {
-                    Reply(s.ReplyTo, new Done());
-                    ApplyClientFirewalls();
-                    foreach (var device in s.RequiredDevices)
-                        Self.Tell(new AttachDeviceNow(device, "required", ImmutableSortedDictionary<string, string>.Empty, s.Cause, null));
-                }, ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
-            });
-        }, ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
+                FailStart(error.Message, new QubesError($"Start failed: {error.Message}"), s);
+                return;
+            }
+            Persist([new QubeStarted(PowerState.Running, s.NetVm) { Time = Now, Cause = s.Cause }], () =>
+            {
+                Reply(s.ReplyTo, new Done());
+                ApplyClientFirewalls();
+                foreach (var device in s.RequiredDevices)
+                    Self.Tell(new AttachDeviceNow(device, "required", ImmutableSortedDictionary<string, string>.Empty, s.Cause, null));
+            }, ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
+        });
     }
 
     private void FailStart(string reason, QubesError error, Start s) =>

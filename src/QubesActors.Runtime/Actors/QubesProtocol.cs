@@ -130,7 +130,7 @@ internal static class QubeProtocol
     public sealed record NetworkChange(string? NewNetVm);
 
     public sealed record Start(DomainSpec Spec, string? NetVm, RestartSettings Restart, ImmutableArray<BackendDevice> RequiredDevices,
-        string? StartRefusal, EventCause Cause, IActorRef ReplyTo, bool ClearFailed);
+        string? StartRefusal, EventCause Cause, IActorRef ReplyTo);
     public sealed record Shutdown(bool Force, bool Wait, TimeSpan Timeout, EventCause Cause, IActorRef ReplyTo);
     public sealed record Kill(EventCause Cause, IActorRef ReplyTo);
     public sealed record Pause(EventCause Cause, IActorRef ReplyTo);

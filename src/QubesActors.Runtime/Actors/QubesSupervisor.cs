@@ -123,8 +123,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case WaitUntilReady: Sender.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count)); return;
             case FromBackend b: OnBackendEvent(b.Event); return;
             case DevicesListed d: OnDevicesListed(d); return;
-            case EnsureRunning e: OnStart(e.Name, EventCause.Supervisor("netvm of a starting qube"), e.ReplyTo, clearFailed: false); return;
-            case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), _results, clearFailed: false); return;
+            case EnsureRunning e: OnStart(e.Name, EventCause.Supervisor("netvm of a starting qube"), e.ReplyTo); return;
+            case RestartDue r: OnStart(r.Name, EventCause.Supervisor($"restart {r.Attempt}"), _results); return;
             case Escalated e: OnEscalated(e); return;
             case StoppedUnasked s:
                 if (_groupOf.TryGetValue(s.State.Name, out var group))
@@ -238,7 +238,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         // Autostart (qubesd starts these at boot); the netvm chain comes up on the way.
         foreach (var qube in _view.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM && !q.Power.IsActive() && !byName.ContainsKey(q.Name)
                                                             && !q.Failed && !_quarantined.ContainsKey(q.Name) && _view.EffectiveBool(q, "autostart")))
-            OnStart(qube.Name, EventCause.System("autostart"), _results, clearFailed: false);
+            OnStart(qube.Name, EventCause.System("autostart"), _results);
     }
 
     private void Spawn(SpawnQube spawn)
@@ -566,7 +566,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         switch (command)
         {
             case StartQube s:
-                OnStart(s.Name, s.Caller.Cause("admin.vm.Start"), Sender, clearFailed: true);
+                OnStart(s.Name, s.Caller.Cause("admin.vm.Start"), Sender);
                 break;
             case ShutdownQube s:
                 var qube = Usable(s.Name);
@@ -646,7 +646,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         [.. _view.Qubes.Values.Where(q => q.Name != netvm && q.Power.IsActive() && (q.ConnectedNetVm == netvm || _view.Effective(q, "netvm") == netvm))
             .Select(q => q.Name).Order(StringComparer.Ordinal)];
 
-    private void OnStart(string name, EventCause cause, IActorRef replyTo, bool clearFailed)
+    private void OnStart(string name, EventCause cause, IActorRef replyTo)
     {
         QubeState qube;
         try
@@ -680,7 +680,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         var netvm = _view.NetVmOf(qube) is { Class: not QubeClass.AdminVM } n ? n.Name : null;
         var spec = new DomainSpec(qube.Uuid, qube.Name, qube.Class, qube.Qid, _view.Effective(qube, "template"), netvm, Addressing.Ip(qube),
             _view.EffectiveInt(qube, "memory"), _view.EffectiveInt(qube, "maxmem"), _view.EffectiveInt(qube, "vcpus"), _view.ProvidesNetwork(qube));
-        ToActor(name, new Start(spec, netvm, RestartSettingsOf(qube), required.ToImmutable(), refusal, cause, replyTo, clearFailed));
+        ToActor(name, new Start(spec, netvm, RestartSettingsOf(qube), required.ToImmutable(), refusal, cause, replyTo));
     }
 
     private static string Capitalized(string deviceClass) => DeviceClasses.TryParse(deviceClass, out var c) ? c.CapitalizedName() : deviceClass;
