@@ -94,19 +94,9 @@ public static class CollectionRules
         var def = QubeProperties.Get(qube, untrustedName);
         if (def.ReadOnly || def.WriteOnce)
             throw new QubesValueError($"Property '{def.Name}' of {qube.Name} is read-only");
-        var value = untrustedValue;
+        var value = NormalizeScalar(def, qube.Name, untrustedValue);
         switch (def.Type)
         {
-            case PropertyType.Bool:
-                value = PropertyValues.Bool(PropertyValues.ParseBool(untrustedValue));
-                break;
-            case PropertyType.Int:
-                var number = PropertyValues.ParseInt(untrustedValue, qube.Name, def.Name);
-                var minimum = def.Name == "maxmem" ? 0 : 1;
-                if (number < minimum)
-                    throw QubesPropertyValueError.Default(qube.Name, def.Name, untrustedValue);
-                value = number.ToString(CultureInfo.InvariantCulture);
-                break;
             case PropertyType.Label:
                 value = Label.Resolve(c.Labels, untrustedValue).Name;
                 break;
@@ -144,6 +134,26 @@ public static class CollectionRules
                 break;
         }
         return value;
+    }
+
+    /// <summary>
+    /// Booleans and integers in their canonical text (<c>True</c>, <c>42</c>); anything else as given. Integers must be
+    /// positive, except where 0 means "off" (<c>maxmem</c>: no balancing; <c>restart_intensity</c>: no restart).
+    /// </summary>
+    private static string NormalizeScalar(PropertyDef def, string owner, string untrustedValue)
+    {
+        switch (def.Type)
+        {
+            case PropertyType.Bool:
+                return PropertyValues.Bool(PropertyValues.ParseBool(untrustedValue));
+            case PropertyType.Int:
+                var number = PropertyValues.ParseInt(untrustedValue, owner, def.Name);
+                if (number < (def.Name is "maxmem" or "restart_intensity" ? 0 : 1))
+                    throw QubesPropertyValueError.Default(owner, def.Name, untrustedValue);
+                return number.ToString(CultureInfo.InvariantCulture);
+            default:
+                return untrustedValue;
+        }
     }
 
     private static string ValidateVmReference(CollectionState c, QubeState qube, PropertyDef def, string untrustedValue)
@@ -279,18 +289,9 @@ public static class CollectionRules
         var def = GlobalProperties.Get(untrustedName);
         if (def.ReadOnly)
             throw new QubesValueError($"Property '{def.Name}' of dom0 is read-only");
-        var value = untrustedValue;
+        var value = NormalizeScalar(def, CollectionState.AdminName, untrustedValue);
         switch (def.Type)
         {
-            case PropertyType.Bool:
-                value = PropertyValues.Bool(PropertyValues.ParseBool(untrustedValue));
-                break;
-            case PropertyType.Int:
-                var n = PropertyValues.ParseInt(untrustedValue, "dom0", def.Name);
-                if (n < 1)
-                    throw QubesPropertyValueError.Default("dom0", def.Name, untrustedValue);
-                value = n.ToString(CultureInfo.InvariantCulture);
-                break;
             case PropertyType.Vm when untrustedValue is "" or "none" or "None":
                 value = "";
                 break;

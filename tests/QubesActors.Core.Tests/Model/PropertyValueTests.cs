@@ -78,11 +78,23 @@ public class PropertyValueTests
     [InlineData("qrexec_timeout", "0")]
     [InlineData("shutdown_timeout", "-1")]
     [InlineData("maxmem", "-1")]
+    [InlineData("restart_intensity", "-1")]
     public void Int_properties_must_be_positive_and_maxmem_non_negative(string property, string value)
     {
         var w = TestWorld.Installed();
         var e = Assert.Throws<QubesPropertyValueError>(() => w.Set("work", property, value));
         Assert.Equal($"Invalid value '{value}' for property '{property}' of work", e.Message);
+    }
+
+    [Fact]
+    public void Restart_intensity_zero_means_the_first_unexpected_stop_marks_the_qube_failed()
+    {
+        var w = TestWorld.Installed().Set("work", "restart_intensity", "0").Set("work", "restart", "permanent");
+        Assert.Equal("0", w.Effective("work", "restart_intensity"));
+        var now = DateTimeOffset.UnixEpoch.AddDays(1);
+        var crashed = w["work"] with { RecentCrashes = [now] };
+        var settings = RestartSettings.ServiceDefault with { Intensity = 0 };
+        Assert.IsType<RestartDecision.GiveUp>(RestartPolicy.Decide(crashed, settings, StopKind.Crashed, now, 0.5));
     }
 
     [Fact]
