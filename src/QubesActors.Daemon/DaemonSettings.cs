@@ -103,9 +103,8 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
     /// <summary>The settings as --print-config shows them: the qubesd section and Akka's log settings, secrets masked.</summary>
     public string Describe()
     {
-        var masked = Journal.Provider == JournalProvider.PostgreSql
-            ? System.Text.RegularExpressions.Regex.Replace(Journal.ConnectionString, @"(?i)(password=)[^;]*", "$1****")
-            : Journal.ConnectionString;
+        static string Mask(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"(?i)(password\s*=\s*)[^;""]*", "$1****");
+        var masked = Mask(Journal.ConnectionString);
         return $"""
             # effective settings
             qubesd.state-dir = "{StateDir}"
@@ -120,7 +119,7 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
             akka.loglevel = {Config.GetString("akka.loglevel")}
 
             # merged configuration
-            {Config.GetConfig("qubesd").Root}
+            {Mask(Config.GetConfig("qubesd").Root.ToString())}
             """;
     }
 }

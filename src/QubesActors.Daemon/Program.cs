@@ -54,6 +54,19 @@ root.SetAction(parse =>
         Console.Error.WriteLine($"qubesd: error: {e.Message}");
         return 3;
     }
+    // One daemon per state directory, whatever socket it serves: two writers would fork every stream's chain.
+    FileStream stateLock;
+    try
+    {
+        Directory.CreateDirectory(settings.StateDir);
+        stateLock = new FileStream(Path.Combine(settings.StateDir, "qubesd.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+    }
+    catch (IOException e)
+    {
+        Console.Error.WriteLine($"qubesd: error: {settings.StateDir} is in use by another qubesd ({e.Message})");
+        return 3;
+    }
+    using var _ = stateLock;
     var backend = new SimulatedBackend(settings.SimulatedBackendOptions());
     using var host = QubesHost.Build(settings, backend, adminApi: adminApi);
     host.Run();

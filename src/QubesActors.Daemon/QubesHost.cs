@@ -106,13 +106,14 @@ public sealed class StartupService(ActorRegistry registry, DaemonSettings settin
         var qubes = await registry.GetAsync<QubesKey>(stoppingToken);
         var ready = await qubes.Ask<QubesProtocol.Ready>(new QubesProtocol.WaitUntilReady(), TimeSpan.FromMinutes(5), stoppingToken);
         log.LogInformation("recovered {Qubes} qubes ({Quarantined} quarantined) in {Ms:0} ms", ready.Qubes, ready.Quarantined, ready.RecoveryTime.TotalMilliseconds);
-        if (ready.Qubes <= 1)
+        if (ready.JournalWasEmpty)
         {
             var layout = LayoutFile.Load(settings.LayoutFile);
             var result = await qubes.Ask<QubesProtocol.CommandResult>(new QubesProtocol.InitializeLayout(layout), TimeSpan.FromMinutes(5), stoppingToken);
             if (result is QubesProtocol.Refused refused)
             {
                 log.LogCritical("creating the default layout failed: {Error}", refused.Error.Message);
+                Environment.ExitCode = 1;
                 lifetime.StopApplication();
                 return;
             }

@@ -43,7 +43,14 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
                 return;
             var child = Context.Child(m.Name);
             if (child.IsNobody())
-                Sender.Tell(new QubesProtocol.Refused(new Core.Errors.QubesVMError($"Qube {m.Name} has no running actor")));
+            {
+                var refused = new QubesProtocol.Refused(new Core.Errors.QubesVMError($"Qube {m.Name} has no running actor"));
+                // A change in flight is answered where the collection tracks it, or it would wait forever.
+                if (m.Message is PersistEvents { MutationId: not 0 } p)
+                    p.ReplyTo.Tell(new MutationDone(p.MutationId, refused));
+                else
+                    Sender.Tell(refused);
+            }
             else
                 child.Forward(m.Message);
         });
@@ -59,6 +66,8 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
         });
         Receive<StoppedUnasked>(OnStoppedUnasked);
         Receive<RestartDue>(r => Context.Parent.Tell(r));
+        // An administrator's start, shutdown or kill supersedes a pending restart (as systemd's manual stop does).
+        Receive<CancelRestart>(c => Timers.Cancel(c.Name));
         Receive<Terminated>(t =>
         {
             var name = t.ActorRef.Path.Name;
@@ -108,7 +117,10 @@ public sealed class DomainSupervisor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>Actor exceptions restart the actor (it recovers from the journal); past 10 a minute it is stopped and quarantined.</summary>
+    /// <summary>
+    /// Actor exceptions restart the actor (it recovers from the journal, after a pause so that a journal outage is
+    /// ridden out); past 20 in 10 minutes it is stopped and its qube quarantined.
+    /// </summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
-        new OneForOneStrategy(10, TimeSpan.FromMinutes(1), ex => Directive.Restart);
+        new OneForOneStrategy(20, TimeSpan.FromMinutes(10), ex => Directive.Restart);
 }

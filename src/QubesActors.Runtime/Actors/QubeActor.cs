@@ -97,7 +97,12 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         FindSnapshotStore();
         _replay = [];
         _stream = new JournalStream(_stream.PersistenceId, 0, "", _journal);
-        _journal.Tell(new ReplayMessages(1, long.MaxValue, long.MaxValue, _stream.PersistenceId, Self));
+        // After a journal failure, give the database a moment before reading it again (rides out a short outage
+        // instead of burning the restart budget); after any other exception, re-read at once.
+        if (reason is JournalWriteFailedException)
+            Timers.StartSingleTimer("replay", new BeginReplay(), TimeSpan.FromSeconds(3));
+        else
+            Self.Tell(new BeginReplay());
     }
 
     protected override void OnReceive(object message)
@@ -232,6 +237,11 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 _onWritten = null;
                 _onWriteFailed = null;
                 rejected?.Invoke(JournalStream.CauseOf(message) ?? new Exception("journal rejected the event"));
+                // After a backend action the domain has changed although the journal did not: restart, re-read the
+                // stream and take the domain as the backend reports it.
+                if (write.Events.Any(e => e is QubeStarted or QubeStopped or QubePaused or QubeUnpaused or QubeSuspended or QubeResumed
+                        or QubeDeviceAttached or QubeDeviceDetached or QubeNetworkAttached or QubeNetworkDetached))
+                    throw new JournalWriteFailedException($"qube {Name}: journal rejected a record of a backend action", JournalStream.CauseOf(message));
                 UnstashIfIdle();
                 break;
             case WriteOutcome.Failed:
@@ -258,10 +268,15 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             Stash.UnstashAll();
     }
 
+    private sealed record BeginReplay;
+
     private void Recovering(object message)
     {
         switch (message)
         {
+            case BeginReplay:
+                _journal.Tell(new ReplayMessages(1, long.MaxValue, long.MaxValue, _stream.PersistenceId, Self));
+                break;
             case ReplayedMessage r:
                 var payload = r.Persistent.Payload is Tagged t ? t.Payload : r.Persistent.Payload;
                 var e = (DomainEvent)payload;
@@ -340,12 +355,43 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 Reply(p.ReplyTo, result);
         }
 
+        // The supervisor decided on its view; this actor's own state is the last word on power-state guards
+        // (a start may have been under way when a removal or a template change was decided).
+        if (Refusal(p.Events) is { } refusal)
+        {
+            Answer(new Refused(refusal));
+            return;
+        }
         Persist(p.Events, () =>
         {
             Answer(new Done(p.Output));
             if (p.Network is { } change)
                 Replumb(change.NewNetVm, p.Events[0].Cause);
         }, ex => Answer(new Refused(new QubesError($"Failed to record the change: {ex.Message}"))));
+    }
+
+    /// <summary>Why these events cannot follow the current state, or null: nothing illegal is ever journaled.</summary>
+    private QubesError? Refusal(IReadOnlyList<QubeEvent> events)
+    {
+        if (_state.Removed)
+            return new QubesVMNotFoundError(Name);
+        var state = _state;
+        foreach (var e in events)
+        {
+            if (e is QubePropertySet { Property: "template" } && state.Power.IsActive())
+                return new QubesVMNotHaltedError("Cannot change template while qube is running");
+            if (e is QubeRemoved && state.Power.IsActive())
+                return QubesVMNotHaltedError.Default(Name);
+            try
+            {
+                state = e is QubeCreated created ? QubeState.FromCreated(created) : state.Apply(e);
+            }
+            catch (InvalidOperationException ex)
+            {
+                return new QubesVMError(ex.Message);
+            }
+        }
+        return null;
     }
 
     private void OnStart(Start s)
@@ -363,7 +409,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         }
         if (s.StartRefusal is { } refusal)
         {
-            FailStart(refusal, new QubesError(refusal), s);
+            FailStart(refusal.Message, refusal, s);
             return;
         }
         Publish("domain-pre-start");
@@ -411,17 +457,21 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             }
             Persist([new QubeStarted(PowerState.Running, s.NetVm) { Time = Now, Cause = s.Cause }], () =>
             {
+                // Required and auto-attach devices follow from the supervisor's view of this start.
                 Reply(s.ReplyTo, new Done());
                 ApplyClientFirewalls();
-                foreach (var device in s.RequiredDevices)
-                    Self.Tell(new AttachDeviceNow(device, "required", ImmutableSortedDictionary<string, string>.Empty, s.Cause, null));
             }, ex => Reply(s.ReplyTo, new Refused(new QubesError($"Start failed: {ex.Message}"))));
         });
     }
 
     private void FailStart(string reason, QubesError error, Start s) =>
-        Persist([new QubeStartFailed(reason) { Time = Now, Cause = s.Cause }], () => Reply(s.ReplyTo, new Refused(error)),
-            _ => Reply(s.ReplyTo, new Refused(error)));
+        Persist([new QubeStartFailed(reason) { Time = Now, Cause = s.Cause }], () =>
+        {
+            Reply(s.ReplyTo, new Refused(error));
+            // A restart that fails counts as another crash: the policy decides again (backoff, then the start limit).
+            if (s.Cause.Kind == EventCause.SupervisorKind && s.Cause.Detail?.StartsWith("restart", StringComparison.Ordinal) == true)
+                _collection.Tell(new StoppedUnasked(_state, null, StopKind.Crashed));
+        }, _ => Reply(s.ReplyTo, new Refused(error)));
 
     private void OnShutdown(Shutdown s)
     {
@@ -494,16 +544,22 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         _expectingStop = true;
         RunBackend(ct => _backend.KillAsync(Name, ct), error =>
         {
-            if (error is not null && _backend is not null)
-                _log.Warning("qube {0}: kill reported {1}; recording it as stopped", Name, error.Message);
-            Stopped(StopKind.Killed, reason, cause, () => Reply(replyTo, new Done()));
+            if (error is not null)
+            {
+                // Recording a domain as stopped while it runs would drop its firewall at the netvm: keep the state.
+                _expectingStop = false;
+                Reply(replyTo, new Refused(new QubesVMError($"Failed to kill: {error.Message}")));
+                return;
+            }
+            Stopped(StopKind.Killed, reason, cause, () => Reply(replyTo, new Done()), replyTo);
         });
     }
 
-    private void Stopped(StopKind kind, string? reason, EventCause cause, Action then)
+    private void Stopped(StopKind kind, string? reason, EventCause cause, Action then, IActorRef? replyTo = null)
     {
         _expectingStop = false;
-        Persist([new QubeStopped(kind, reason) { Time = Now, Cause = cause }], then);
+        Persist([new QubeStopped(kind, reason) { Time = Now, Cause = cause }], then,
+            ex => Reply(replyTo, new Refused(new QubesError($"Failed to record the stop: {ex.Message}"))));
     }
 
     private void OnPause(Pause p)
@@ -601,9 +657,9 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             return;
         if (_state.Power.IsActive() && !backendActive)
         {
-            var kind = _state.Power == PowerState.Halting ? StopKind.Shutdown : StopKind.Crashed;
-            Stopped(kind, "not running after daemon restart", cause,
-                () => { if (kind == StopKind.Crashed) _collection.Tell(new StoppedUnasked(_state, null, kind)); });
+            // Gone while qubesd was down: shut down on request or crashed, nobody can tell. It is left down rather
+            // than restarted against a user's shutdown; qubes with autostart come back through autostart.
+            Stopped(StopKind.Shutdown, "not running after daemon restart (stopped while qubesd was down)", cause, () => { });
         }
         else if (backendActive && _state.Power != r.BackendState)
         {

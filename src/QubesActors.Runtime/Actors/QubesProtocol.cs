@@ -80,7 +80,8 @@ public static class QubesProtocol
     public sealed record PingQube(string Name, Caller Caller) : IQubesCommand;
 
     public sealed record WaitUntilReady;
-    public sealed record Ready(TimeSpan RecoveryTime, int Qubes, int Quarantined);
+    /// <summary><paramref name="JournalWasEmpty"/>: a first start (the only case in which the default layout is created).</summary>
+    public sealed record Ready(TimeSpan RecoveryTime, int Qubes, int Quarantined, bool JournalWasEmpty = false);
 }
 
 /// <summary>The qubes a first start creates (config/layout.default.json).</summary>
@@ -130,7 +131,7 @@ internal static class QubeProtocol
     public sealed record NetworkChange(string? NewNetVm);
 
     public sealed record Start(DomainSpec Spec, string? NetVm, RestartSettings Restart, ImmutableArray<BackendDevice> RequiredDevices,
-        string? StartRefusal, EventCause Cause, IActorRef ReplyTo);
+        QubesError? StartRefusal, EventCause Cause, IActorRef ReplyTo);
     public sealed record Shutdown(bool Force, bool Wait, TimeSpan Timeout, EventCause Cause, IActorRef ReplyTo);
     public sealed record Kill(EventCause Cause, IActorRef ReplyTo);
     public sealed record Pause(EventCause Cause, IActorRef ReplyTo);
@@ -167,6 +168,7 @@ internal static class QubeProtocol
     /// <summary>From a group supervisor upward: a qube hit its start limit.</summary>
     public sealed record Escalated(string Name, string Reason);
     public sealed record RestartDue(string Name, int Attempt);
+    public sealed record CancelRestart(string Name);
     /// <summary>Move to another group: the actor answers with its state and stops (processed only when idle).</summary>
     public sealed record HandOver;
     public sealed record HandedOver(QubeState State, long SequenceNr, string LastHash, ImmutableArray<ClientFirewall> ClientFirewalls);

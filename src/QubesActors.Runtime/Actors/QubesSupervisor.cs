@@ -52,6 +52,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private readonly Dictionary<string, List<QubeEvent>> _pending = new(StringComparer.Ordinal);
     private readonly Dictionary<long, InFlight> _inFlight = [];
     private long _nextMutationId;
+    private bool _globalWaiting;
     private JournalStream? _collectionStream;
     private PendingWrite? _collectionWrite;
     /// <summary>Set when a collection write failed with an unknown outcome: the stream head is unknown until the next start.</summary>
@@ -61,6 +62,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private IActorRef? _collectionCaller;
     private bool _ready;
     private TimeSpan _recoveryTime;
+    private bool _journalWasEmpty;
     private IDisposable? _backendSubscription;
     /// <summary>Receives the answers to commands the supervisor issues itself (autostart, restarts, cleanup) and logs refusals.</summary>
     private IActorRef _results = ActorRefs.Nobody;
@@ -120,7 +122,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case QubeChanged c: OnQubeChanged(c); return;
             case MutationDone m: EndMutation(m); return;
             case GetCollection: Sender.Tell(Snapshot()); return;
-            case WaitUntilReady: Sender.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count)); return;
+            case WaitUntilReady: Sender.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count, _journalWasEmpty)); return;
             case FromBackend b: OnBackendEvent(b.Event); return;
             case DevicesListed d: OnDevicesListed(d); return;
             case EnsureRunning e: OnStart(e.Name, EventCause.Supervisor("netvm of a starting qube"), e.ReplyTo); return;
@@ -143,9 +145,11 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         }
         if (message is IQubesCommand or CleanupDisposable)
         {
-            // Global changes read every qube: they wait for qube changes in flight, and those wait for them.
-            if (_collectionWrite is not null || IsGlobal(message) && _inFlight.Count > 0)
+            // Global changes read every qube: they wait for qube changes in flight, and new qube changes wait behind
+            // a global change that is waiting (so that a steady load of qube changes cannot starve it).
+            if (_collectionWrite is not null || _globalWaiting || IsGlobal(message) && _inFlight.Count > 0)
             {
+                _globalWaiting |= IsGlobal(message);
                 Stash.Stash();
                 return;
             }
@@ -191,6 +195,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private void Recover(LoadedJournal journal)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        _journalWasEmpty = journal.IsEmpty;
         var recovered = CollectionRecovery.Recover(journal);
         foreach (var problem in recovered.Problems)
             _log.Error("journal: {0}", problem);
@@ -233,7 +238,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             SyncFirewall(qube.Name);
         }
         foreach (var w in _readyWaiters)
-            w.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count));
+            w.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count, _journalWasEmpty));
         Stash.UnstashAll();
         // Autostart (qubesd starts these at boot); the netvm chain comes up on the way.
         foreach (var qube in _view.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM && !q.Power.IsActive() && !byName.ContainsKey(q.Name)
@@ -303,7 +308,10 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         }
         flight.Caller.Tell(done.Result);
         if (_inFlight.Count == 0)
+        {
+            _globalWaiting = false;
             Stash.UnstashAll();
+        }
     }
 
     /// <summary>Recomputes one qube's entry of the view: its confirmed state with its pending changes on top.</summary>
@@ -479,7 +487,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
                 EnsureUsable(m.Name);
                 var mode = AssignmentModes.ParseForSetAssignment(m.Mode);
                 if (!_view.Get(m.Name).Assignments.ContainsKey($"{m.DeviceClass}:{m.Device}"))
-                    throw new QubesValueError($"Device {m.Device} not assigned to {m.Name}");
+                    throw new DeviceNotAssigned($"{m.DeviceClass} device {m.Device} not assigned to {m.Name}");
                 BeginMutation(m.Name, [new QubeDeviceAssignmentChanged(m.DeviceClass, m.Device, mode.ApiName()) { Time = now, Cause = m.Caller.Cause($"admin.vm.device.{m.DeviceClass}.Set.assignment") }]);
                 break;
             case InitializeLayout l:
@@ -531,7 +539,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         if (e is not (QubePropertySet { Property: "netvm" } or QubePropertyReset { Property: "netvm" }))
             return null;
         var qube = _view.Get(name);
-        if (!qube.Power.IsActive())
+        // A paused qube keeps its link until it is unpaused; SyncNetwork moves it then (§3.1).
+        if (qube.Power is not (PowerState.Running or PowerState.Transient))
             return null;
         var after = _view.WithQube(qube.Apply(e));
         return new NetworkChange(after.Effective(after.Get(name), "netvm"));
@@ -566,9 +575,11 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         switch (command)
         {
             case StartQube s:
+                CancelRestart(s.Name);
                 OnStart(s.Name, s.Caller.Cause("admin.vm.Start"), Sender);
                 break;
             case ShutdownQube s:
+                CancelRestart(s.Name);
                 var qube = Usable(s.Name);
                 if (qube.Class == QubeClass.AdminVM)
                     throw new QubesVMError("Cannot shutdown Dom0 fake domain!");
@@ -582,6 +593,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
                 ToActor(s.Name, new Shutdown(s.Force, s.Wait, timeout, s.Caller.Cause("admin.vm.Shutdown"), Sender));
                 break;
             case KillQube k:
+                CancelRestart(k.Name);
                 if (Usable(k.Name).Class == QubeClass.AdminVM)
                     throw new QubesVMError("Cannot kill Dom0 fake domain!");
                 ToActor(k.Name, new QubeProtocol.Kill(k.Caller.Cause("admin.vm.Kill"), Sender));
@@ -636,6 +648,12 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         }
     }
 
+    private void CancelRestart(string name)
+    {
+        if (_groupOf.TryGetValue(name, out var group))
+            group.Tell(new CancelRestart(name));
+    }
+
     private QubeState Usable(string name)
     {
         EnsureUsable(name);
@@ -664,18 +682,18 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             replyTo.Tell(cause.Kind == EventCause.AdminKind ? new Refused(new QubesVMNotHaltedError("Cannot start Dom0 fake domain!")) : new Done());
             return;
         }
-        string? refusal = null;
+        QubesError? refusal = null;
         if (qube.Features.TryGetValue("prohibit-start", out var rationale) && rationale.Length > 0)
-            refusal = $"Qube start is prohibited. Rationale: {rationale}";
+            refusal = new QubesError($"Qube start is prohibited. Rationale: {rationale}");
         if (qube.Class.HasTemplate() && _view.TemplateOf(qube) is null)
-            refusal ??= $"Template of {name} is missing";
+            refusal ??= new QubesNoTemplateError($"Template of {name} is missing");
         var required = ImmutableArray.CreateBuilder<BackendDevice>();
         foreach (var assignment in qube.Assignments.Values.Where(a => a.Mode == "required"))
         {
             if (FindDevice(assignment.DeviceClass, assignment.Device) is { } device)
                 required.Add(device);
             else
-                refusal ??= $"{Capitalized(assignment.DeviceClass)} device {assignment.Device} not available";
+                refusal ??= new QubesError($"{Capitalized(assignment.DeviceClass)} device {assignment.Device} not available");
         }
         var netvm = _view.NetVmOf(qube) is { Class: not QubeClass.AdminVM } n ? n.Name : null;
         var spec = new DomainSpec(qube.Uuid, qube.Name, qube.Class, qube.Qid, _view.Effective(qube, "template"), netvm, Addressing.Ip(qube),
@@ -715,6 +733,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         _groupOf.Remove(name);
         _quarantined[name] = "its actor failed repeatedly and was stopped";
         _log.Error("qube {0} quarantined: its actor failed repeatedly", name);
+        // Changes it had not answered will not be answered by it: answer them here and take them out of the view.
+        foreach (var (id, flight) in _inFlight.Where(f => f.Value.Qube == name).ToList())
+            EndMutation(new MutationDone(id, new Refused(new QubesVMError($"Qube {name} is quarantined: its actor failed repeatedly"))));
     }
 
     // ------------------------------------------------------------------ consequences of a change
@@ -723,6 +744,12 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     {
         var before = _view.Find(c.Name);
         _confirmed = c.State.Removed ? _confirmed with { Qubes = _confirmed.Qubes.Remove(c.Name) } : _confirmed.WithQube(c.State);
+        if (c.State.Removed && c.State.DispId is { } dispId && c.Events.FirstOrDefault(e => e is QubeRemoved) is { } removed)
+        {
+            // A dispid is not reused for 7 days (§1.1).
+            _confirmed = _confirmed with { RecentDispIds = _confirmed.RecentDispIds.SetItem(dispId, removed.Time) };
+            _view = _view with { RecentDispIds = _confirmed.RecentDispIds };
+        }
         Refresh(c.Name);
         if (c.State.Removed)
         {

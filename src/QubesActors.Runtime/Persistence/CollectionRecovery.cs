@@ -55,13 +55,19 @@ public static class CollectionRecovery
             {
                 state = rest.Cast<QubeEvent>().Aggregate(initial, (s, e) => s.Apply(e));
             }
-            catch (InvalidOperationException ex)
+            catch (Exception ex) when (ex is InvalidOperationException or NullReferenceException or ArgumentException)
             {
+                // One unreadable stream quarantines its qube; it never stops the recovery of the others.
                 state = initial;
                 problem = ex.Message;
             }
             if (state.Removed && problem is null)
+            {
+                // A removed disposable's dispid stays reserved for 7 days (§1.1).
+                if (state.DispId is { } dispId && stream.Events.LastOrDefault() is { } last)
+                    view = view with { RecentDispIds = view.RecentDispIds.SetItem(dispId, last.Time) };
                 continue;
+            }
             if (problem is not null)
             {
                 quarantined[state.Name] = problem;

@@ -55,8 +55,10 @@ public sealed class JournalStream(string persistenceId, long sequenceNr, string 
     {
         WriteMessageSuccess s when s.ActorInstanceId == InstanceId && s.Persistent.SequenceNr == write.LastSequenceNr => WriteOutcome.Succeeded,
         WriteMessageSuccess s when s.ActorInstanceId == InstanceId => WriteOutcome.Progress,
-        WriteMessageRejected r when r.ActorInstanceId == InstanceId => WriteOutcome.Rejected,
-        WriteMessageFailure f when f.ActorInstanceId == InstanceId => WriteOutcome.Failed,
+        // An atomic write of several events is refused once per event: the last one decides, the others are progress.
+        WriteMessageRejected r when r.ActorInstanceId == InstanceId && r.Persistent.SequenceNr == write.LastSequenceNr => WriteOutcome.Rejected,
+        WriteMessageFailure f when f.ActorInstanceId == InstanceId && f.Persistent.SequenceNr == write.LastSequenceNr => WriteOutcome.Failed,
+        WriteMessageRejected or WriteMessageFailure => WriteOutcome.Progress,
         WriteMessagesSuccessful or WriteMessagesFailed => WriteOutcome.Progress,
         _ => WriteOutcome.NotMine,
     };
