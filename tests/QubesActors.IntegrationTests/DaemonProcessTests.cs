@@ -176,6 +176,10 @@ public sealed class DaemonProcessTests(ITestOutputHelper output) : IDisposable
             var (secondExit, secondOutput) = await QubesdProcess.RunAsync("--state-dir", _stateDir, "--socket", daemon.SocketPath);
             Assert.Equal(3, secondExit);
             Assert.Contains("in use", secondOutput);
+            // Nor on another socket: one daemon per state directory (two writers would fork every chain).
+            var (thirdExit, thirdOutput) = await QubesdProcess.RunAsync("--state-dir", _stateDir, "--socket", Path.Combine(_stateDir, "other.sock"));
+            Assert.Equal(3, thirdExit);
+            Assert.Contains("in use by another qubesd", thirdOutput);
 
             // admin.Events on the real daemon: connection-established, then the start of work; the stream ends with the daemon.
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
