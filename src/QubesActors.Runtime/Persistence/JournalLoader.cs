@@ -60,10 +60,16 @@ public static class JournalLoader
                 raw.Add((pid, []));
             raw[^1].Rows.Add((reader.GetInt64(1), reader.IsDBNull(2) ? "" : reader.GetString(2), PayloadBytes(reader.GetValue(3))));
         }
+        reader.Close();
+        // A snapshot that could not be used: read that stream whole instead (the query skipped its older rows).
+        for (var i = 0; i < raw.Count; i++)
+            if (snapshots.TryGetValue(raw[i].Pid, out var snapshot) && snapshot is null)
+                raw[i] = (raw[i].Pid, ReadWholeStream(connection, raw[i].Pid));
         var streams = new LoadedStream[raw.Count];
         Parallel.For(0, raw.Count, i =>
         {
             var chain = new ChainBuilder(raw[i].Pid, snapshots.GetValueOrDefault(raw[i].Pid));
+            // (an unusable snapshot maps to null: that stream was re-read whole above and is verified from its start)
             foreach (var (seq, manifest, payload) in raw[i].Rows)
                 chain.Add(seq, manifest, payload);
             streams[i] = chain.Finish();
@@ -90,6 +96,21 @@ public static class JournalLoader
         DBNull => [],
         _ => System.Text.Encoding.UTF8.GetBytes(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
     };
+
+    private static List<(long Seq, string Manifest, byte[] Payload)> ReadWholeStream(DbConnection connection, string persistenceId)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT sequence_number, manifest, message FROM journal WHERE persistence_id = @pid ORDER BY sequence_number";
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@pid";
+        parameter.Value = persistenceId;
+        command.Parameters.Add(parameter);
+        using var reader = command.ExecuteReader();
+        var rows = new List<(long, string, byte[])>();
+        while (reader.Read())
+            rows.Add((reader.GetInt64(0), reader.IsDBNull(1) ? "" : reader.GetString(1), PayloadBytes(reader.GetValue(2))));
+        return rows;
+    }
 
     private static bool TableExists(DbConnection connection, JournalProvider provider, string table)
     {
@@ -120,10 +141,12 @@ public static class JournalLoader
                 if ((reader.IsDBNull(2) ? "" : reader.GetString(2)) == QubeSnapshot.Manifest)
                     snapshot = EventCodec.DecodeSnapshot(PayloadBytes(reader.GetValue(3)));
             }
-            catch (System.Text.Json.JsonException)
+            catch (Exception ex) when (ex is System.Text.Json.JsonException or NotSupportedException or InvalidOperationException)
             {
                 snapshot = null;
             }
+            if (snapshot?.State is null)
+                snapshot = null;
             // A snapshot that does not say what it claims is not used: the stream is replayed from its start instead.
             result[pid] = snapshot is not null && snapshot.SequenceNr == reader.GetInt64(1) ? snapshot : null;
         }
