@@ -69,6 +69,24 @@ public sealed class DeviceSpecs : QubesSpec
     }
 
     [Fact]
+    public void A_device_two_qubes_want_is_attached_to_one_of_them_only()
+    {
+        Ok(new AssignDevice("work", "usb", Mouse, "auto-attach", NoOptions, Dom0));
+        CreateApp("personal", "sys-firewall");
+        Ok(new AssignDevice("personal", "usb", Mouse, "auto-attach", NoOptions, Dom0));
+        Ok(new StartQube("work", Dom0));
+        Ok(new StartQube("personal", Dom0));
+        // Both are running when the backend comes up and lists the device: one attach, not two.
+        Ok(new StartQube("sys-usb", Dom0));
+        AwaitAssert(() => Assert.Single(new[] { "work", "personal" }, q => Qube(q).Attachments.ContainsKey("usb:" + Mouse)), T);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        Assert.Single(new[] { "work", "personal" }, q => Backend.AttachedDevicesOf(q).Contains(Mouse));
+        var owner = Qube("work").Attachments.ContainsKey("usb:" + Mouse) ? "work" : "personal";
+        var other = owner == "work" ? "personal" : "work";
+        Assert.IsType<Core.Errors.DeviceAlreadyAttached>(Refused(new AttachDevice(other, "usb", Mouse, NoOptions, Dom0)));
+    }
+
+    [Fact]
     public void An_auto_attach_assignment_attaches_at_once_to_a_running_frontend()
     {
         StartBoth();

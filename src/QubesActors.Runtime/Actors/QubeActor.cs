@@ -762,25 +762,32 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
 
     private void OnAttachDevice(AttachDeviceNow a)
     {
+        var key = $"{a.Device.DeviceClass}:{a.Device.Address}";
+        // Every way out releases the collection's reservation of the device.
+        void End(CommandResult result)
+        {
+            Reply(a.ReplyTo, result);
+            _collection.Tell(new AttachEnded(key));
+        }
+
         if (!_state.Power.IsActive())
         {
-            Reply(a.ReplyTo, new Refused(new QubesVMNotRunningError("VM not running, cannot attach device, do you mean `assign`?")));
+            End(new Refused(new QubesVMNotRunningError("VM not running, cannot attach device, do you mean `assign`?")));
             return;
         }
-        var key = $"{a.Device.DeviceClass}:{a.Device.Address}";
         if (_state.Attachments.ContainsKey(key))
         {
-            Reply(a.ReplyTo, new Refused(new DeviceAlreadyAttached($"device {a.Device.Address} of class {a.Device.DeviceClass} already attached to {Name}")));
+            End(new Refused(new DeviceAlreadyAttached($"device {a.Device.Address} of class {a.Device.DeviceClass} already attached to {Name}")));
             return;
         }
         Publish($"device-pre-attach:{a.Device.DeviceClass}", ("device", a.Device.Address));
         RunBackend(ct => _backend.AttachDeviceAsync(Name, a.Device, ct), error =>
         {
             if (error is not null)
-                Reply(a.ReplyTo, new Refused(new QubesError($"Failed to attach {a.Device.Address}: {error.Message}")));
+                End(new Refused(new QubesError($"Failed to attach {a.Device.Address}: {error.Message}")));
             else
                 Persist([new QubeDeviceAttached(a.Device.DeviceClass, a.Device.Address, a.Options) { Time = Now, Cause = a.Cause }],
-                    () => Reply(a.ReplyTo, new Done()));
+                    () => End(new Done()), ex => End(new Refused(new QubesError($"Failed to record the attachment: {ex.Message}"))));
         });
     }
 

@@ -169,6 +169,8 @@ internal static class QubeProtocol
     public sealed record Escalated(string Name, string Reason);
     public sealed record RestartDue(string Name, int Attempt);
     public sealed record CancelRestart(string Name);
+    /// <summary>From a qube actor: an attach of this device (class:backend:port) is over, attached or not.</summary>
+    public sealed record AttachEnded(string DeviceKey);
     /// <summary>Move to another group: the actor answers with its state and stops (processed only when idle).</summary>
     public sealed record HandOver;
     public sealed record HandedOver(QubeState State, long SequenceNr, string LastHash, ImmutableArray<ClientFirewall> ClientFirewalls);

@@ -38,6 +38,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private readonly Dictionary<string, List<(object Message, IActorRef Sender)>> _moving = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _quarantined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ImmutableArray<BackendDevice>> _available = new(StringComparer.Ordinal);
+    /// <summary>Devices with an attach in flight, and to which qube (cleared by <see cref="AttachEnded"/>).</summary>
+    private readonly Dictionary<string, string> _attaching = new(StringComparer.Ordinal);
     /// <summary>Which netvm currently enforces which client's rules, and the rules sent.</summary>
     private readonly Dictionary<string, (string NetVm, ImmutableArray<string> Rules)> _enforced = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _readyWaiters = [];
@@ -135,6 +137,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case DomainSupervisor.QubeActorStopped s: OnActorStopped(s.Name); return;
             case HandedOver h: OnHandedOver(h); return;
             case FirewallRuleExpired f: SyncFirewall(f.Client); return;
+            case AttachEnded a: _attaching.Remove(a.DeviceKey); return;
             case BackendDomains: return;
             case Status.Failure f: _log.Error(f.Cause, "background task failed"); return;
         }
@@ -770,6 +773,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         if (_view.ProvidesNetwork(c.State) && (wasActive != isActive || c.Events.Any(e => e is QubeStarted or QubeAdopted)))
             foreach (var client in _view.Qubes.Values.Where(q => q.Power.IsActive() && (q.ConnectedNetVm == c.Name || _view.Effective(q, "netvm") == c.Name)))
                 SyncNetwork(client);
+        if (!isActive)
+            foreach (var key in _attaching.Where(a => a.Value == c.Name).Select(a => a.Key).ToList())
+                _attaching.Remove(key);
         // As a device backend: devices go with it and come back with it.
         if (wasActive && !isActive)
             DevicesGone(c.Name);
@@ -931,27 +937,37 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private BackendDevice? FindDevice(string deviceClass, string address) =>
         _available.Values.SelectMany(d => d).FirstOrDefault(d => d.DeviceClass == deviceClass && d.Address == address);
 
+    /// <summary>Attached, or being attached: an attach in flight reserves the device so no second qube gets it.</summary>
     private bool AttachedAnywhere(BackendDevice device) =>
-        _view.Qubes.Values.Any(q => q.Attachments.ContainsKey($"{device.DeviceClass}:{device.Address}"));
+        _attaching.ContainsKey(DeviceKey(device)) || _view.Qubes.Values.Any(q => q.Attachments.ContainsKey(DeviceKey(device)));
+
+    private static string DeviceKey(BackendDevice device) => $"{device.DeviceClass}:{device.Address}";
+
+    private void SendAttach(string frontend, AttachDeviceNow attach)
+    {
+        _attaching[DeviceKey(attach.Device)] = frontend;
+        ToActor(frontend, attach);
+    }
 
     /// <summary>auto-attach (and required) assignments of a running frontend whose device is available and free.</summary>
     private void AutoAttach(QubeState frontend)
     {
         foreach (var assignment in frontend.Assignments.Values.Where(a => a.Mode is "auto-attach" or "required"))
             if (FindDevice(assignment.DeviceClass, assignment.Device) is { } device && !AttachedAnywhere(device))
-                ToActor(frontend.Name, new AttachDeviceNow(device, assignment.Mode, assignment.Options, EventCause.Supervisor("device assignment"), null));
+                SendAttach(frontend.Name, new AttachDeviceNow(device, assignment.Mode, assignment.Options, EventCause.Supervisor("device assignment"), null));
     }
 
     private void OnAttach(AttachDevice a)
     {
         var frontend = Usable(a.Name);
         var device = FindDevice(a.DeviceClass, a.Device) ?? throw new ProtocolError($"Cannot attach unknown {a.DeviceClass} device.");
-        var owner = _view.Qubes.Values.FirstOrDefault(q => q.Attachments.ContainsKey($"{device.DeviceClass}:{device.Address}"));
+        var owner = _view.Qubes.Values.FirstOrDefault(q => q.Attachments.ContainsKey(DeviceKey(device)))?.Name
+                    ?? _attaching.GetValueOrDefault(DeviceKey(device));
         if (owner is not null)
-            throw new DeviceAlreadyAttached($"device {device.Address} of class {device.DeviceClass} already attached to {owner.Name}");
+            throw new DeviceAlreadyAttached($"device {device.Address} of class {device.DeviceClass} already attached to {owner}");
         if (!frontend.Power.IsActive())
             throw new QubesVMNotRunningError("VM not running, cannot attach device, do you mean `assign`?");
-        ToActor(a.Name, new AttachDeviceNow(device, "manual", a.Options, a.Caller.Cause($"admin.vm.device.{a.DeviceClass}.Attach"), Sender));
+        SendAttach(a.Name, new AttachDeviceNow(device, "manual", a.Options, a.Caller.Cause($"admin.vm.device.{a.DeviceClass}.Attach"), Sender));
     }
 
     private void OnDetach(DetachDevice d)
