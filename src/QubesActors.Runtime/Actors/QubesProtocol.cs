@@ -130,8 +130,7 @@ internal static class QubeProtocol
     /// <summary>After a live netvm change of a running qube: move its link.</summary>
     public sealed record NetworkChange(string? NewNetVm);
 
-    public sealed record Start(DomainSpec Spec, string? NetVm, RestartSettings Restart, ImmutableArray<BackendDevice> RequiredDevices,
-        QubesError? StartRefusal, EventCause Cause, IActorRef ReplyTo);
+    public sealed record Start(DomainSpec Spec, string? NetVm, QubesError? StartRefusal, EventCause Cause, IActorRef ReplyTo);
     public sealed record Shutdown(bool Force, bool Wait, TimeSpan Timeout, EventCause Cause, IActorRef ReplyTo);
     public sealed record Kill(EventCause Cause, IActorRef ReplyTo);
     public sealed record Pause(EventCause Cause, IActorRef ReplyTo);

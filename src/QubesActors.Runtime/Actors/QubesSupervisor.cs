@@ -690,18 +690,14 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             refusal = new QubesError($"Qube start is prohibited. Rationale: {rationale}");
         if (qube.Class.HasTemplate() && _view.TemplateOf(qube) is null)
             refusal ??= new QubesNoTemplateError($"Template of {name} is missing");
-        var required = ImmutableArray.CreateBuilder<BackendDevice>();
+        // Required devices must be there to start; they are attached with the auto-attach ones once it runs.
         foreach (var assignment in qube.Assignments.Values.Where(a => a.Mode == "required"))
-        {
-            if (FindDevice(assignment.DeviceClass, assignment.Device) is { } device)
-                required.Add(device);
-            else
+            if (FindDevice(assignment.DeviceClass, assignment.Device) is null)
                 refusal ??= new QubesError($"{Capitalized(assignment.DeviceClass)} device {assignment.Device} not available");
-        }
         var netvm = _view.NetVmOf(qube) is { Class: not QubeClass.AdminVM } n ? n.Name : null;
         var spec = new DomainSpec(qube.Uuid, qube.Name, qube.Class, qube.Qid, _view.Effective(qube, "template"), netvm, Addressing.Ip(qube),
             _view.EffectiveInt(qube, "memory"), _view.EffectiveInt(qube, "maxmem"), _view.EffectiveInt(qube, "vcpus"), _view.ProvidesNetwork(qube));
-        ToActor(name, new Start(spec, netvm, RestartSettingsOf(qube), required.ToImmutable(), refusal, cause, replyTo));
+        ToActor(name, new Start(spec, netvm, refusal, cause, replyTo));
     }
 
     private static string Capitalized(string deviceClass) => DeviceClasses.TryParse(deviceClass, out var c) ? c.CapitalizedName() : deviceClass;
