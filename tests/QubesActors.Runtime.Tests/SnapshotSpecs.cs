@@ -26,6 +26,10 @@ public sealed class SnapshotSpecs : QubesSpec
         using var connection = new SqliteConnection(Settings.ConnectionString);
         connection.Open();
         using var command = connection.CreateCommand();
+        // The snapshot store creates its table on first use: until then there is no snapshot.
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='snapshot'";
+        if ((long)command.ExecuteScalar()! == 0)
+            return 0;
         command.CommandText = "SELECT count(*) FROM snapshot";
         return (long)command.ExecuteScalar()!;
     }

@@ -679,8 +679,16 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             return;
         var old = _state.ConnectedNetVm;
         if (old is not null)
-            RunBackend(ct => _backend.DetachNetworkAsync(Name, ct), _ =>
-                Persist([new QubeNetworkDetached(old) { Time = Now, Cause = cause }], () => Attach(newNetVm, cause)));
+            RunBackend(ct => _backend.DetachNetworkAsync(Name, ct), error =>
+            {
+                if (error is not null)
+                {
+                    // Still linked to the old netvm: record nothing, so its rules stay enforced there.
+                    _log.Warning("qube {0}: cannot detach from {1}: {2}", Name, old, error.Message);
+                    return;
+                }
+                Persist([new QubeNetworkDetached(old) { Time = Now, Cause = cause }], () => Attach(newNetVm, cause));
+            });
         else
             Attach(newNetVm, cause);
     }
@@ -800,8 +808,17 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             return;
         }
         Publish($"device-pre-detach:{d.DeviceClass}", ("port", d.Device.Address));
-        RunBackend(ct => _backend.DetachDeviceAsync(Name, d.Device, ct), _ =>
+        RunBackend(ct => _backend.DetachDeviceAsync(Name, d.Device, ct), error =>
+        {
+            // A device whose backend stopped or that vanished is gone either way; one an administrator detaches is
+            // still attached if the backend says it could not detach it, and must not be handed to another qube.
+            if (error is not null && d.ReplyTo is not null)
+            {
+                Reply(d.ReplyTo, new Refused(new QubesError($"Failed to detach {d.Device.Address}: {error.Message}")));
+                return;
+            }
             Persist([new QubeDeviceDetached(d.DeviceClass, d.Device.Address, d.Reason) { Time = Now, Cause = d.Cause }],
-                () => Reply(d.ReplyTo, new Done())));
+                () => Reply(d.ReplyTo, new Done()), ex => Reply(d.ReplyTo, new Refused(new QubesError($"Failed to record the detach: {ex.Message}"))));
+        });
     }
 }

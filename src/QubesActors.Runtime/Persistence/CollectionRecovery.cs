@@ -73,6 +73,15 @@ public static class CollectionRecovery
                 quarantined[state.Name] = problem;
                 problems.Add($"{state.Name} ({stream.PersistenceId}): {problem}");
             }
+            // Two live streams under one name (a create retried after a write with an unknown outcome): keep the first,
+            // quarantine the other under a name of its own so that neither is lost and both are visible.
+            if (view.Find(state.Name) is { } existing && existing.Uuid != state.Uuid)
+            {
+                var alias = $"{state.Name}~{state.Uuid.ToString("N")[..8]}";
+                problems.Add($"{state.Name} ({stream.PersistenceId}): a second qube with this name; shown as {alias}");
+                quarantined[alias] = $"duplicate of the name '{state.Name}' ({stream.PersistenceId})";
+                state = state with { Name = alias };
+            }
             view = view.WithQube(state with { Removed = false });
             streams[state.Name] = stream;
         }
