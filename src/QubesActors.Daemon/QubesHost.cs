@@ -92,20 +92,6 @@ public static class QubesHost
                 await command.ExecuteNonQueryAsync(ct);
             });
     }
-
-    public static IActorBackend Resolve(IServiceProvider services) => new ActorBackend(services.GetRequiredService<ActorRegistry>());
-
-    public interface IActorBackend
-    {
-        IActorRef Qubes { get; }
-        IActorRef Events { get; }
-    }
-
-    private sealed class ActorBackend(ActorRegistry registry) : IActorBackend
-    {
-        public IActorRef Qubes => registry.Get<QubesKey>();
-        public IActorRef Events => registry.Get<EventsKey>();
-    }
 }
 
 /// <summary>Waits for recovery, creates the layout on a first start, and reports readiness.</summary>

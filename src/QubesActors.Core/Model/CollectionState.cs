@@ -55,9 +55,13 @@ public sealed record CollectionState
         var qube = Get(qubeName);
         var next = WithQube(qube.Apply(e));
         if (e is QubeRemoved && qube.DispId is { } dispId)
-            next = next with { RecentDispIds = next.RecentDispIds.SetItem(dispId, e.Time) };
+            next = next.WithFreedDispId(dispId, e.Time);
         return next;
     }
+
+    /// <summary>A removed disposable's dispid is not reused for 7 days (§1.1).</summary>
+    public CollectionState WithFreedDispId(int dispId, DateTimeOffset freed) =>
+        this with { RecentDispIds = RecentDispIds.SetItem(dispId, freed) };
 
     /// <summary>Effective value of a global property: explicit, else its default (null = none / unset).</summary>
     public string? GlobalEffective(string property)

@@ -150,8 +150,6 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             case Suspend s: OnSuspend(s); break;
             case Resume r: OnResume(r); break;
             case DomainDied d: OnDomainDied(d); break;
-            case NetworkLost n: OnNetworkLost(n); break;
-            case Reattach r: OnReattach(r.NetVm); break;
             case NetworkChange n: Replumb(n.NewNetVm, EventCause.Supervisor("netvm changed")); break;
             case Ping: Sender.Tell(new Done(_state.Power.Wire())); break;
             case HandOver:
@@ -704,22 +702,6 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             else
                 Persist([new QubeNetworkAttached(netvm) { Time = Now, Cause = cause }], () => { });
         });
-    }
-
-    private void OnNetworkLost(NetworkLost n)
-    {
-        if (_state.ConnectedNetVm != n.NetVm)
-            return;
-        RunBackend(ct => _backend.DetachNetworkAsync(Name, ct), _ =>
-            Persist([new QubeNetworkDetached(n.NetVm) { Time = Now, Cause = EventCause.Supervisor($"netvm {n.NetVm} stopped") }], () => { }));
-    }
-
-    private void OnReattach(string netvm)
-    {
-        // Paused clients get their link back when they are unpaused (§3.1).
-        if (_state.Power is not (PowerState.Running or PowerState.Transient) || _state.ConnectedNetVm == netvm)
-            return;
-        Replumb(netvm, EventCause.Supervisor($"netvm {netvm} is running again"));
     }
 
     private void HandleFirewall(object message)

@@ -142,8 +142,6 @@ internal static class QubeProtocol
     public sealed record Ping;
     /// <summary>Test hook: makes the qube actor throw, as a bug would (Akka restarts it; the domain is not touched).</summary>
     public sealed record FailForTest(string Reason);
-    public sealed record NetworkLost(string NetVm);
-    public sealed record Reattach(string NetVm);
     public sealed record AttachDeviceNow(BackendDevice Device, string Mode, ImmutableSortedDictionary<string, string> Options, EventCause Cause, IActorRef? ReplyTo);
     public sealed record DetachDeviceNow(string DeviceClass, BackendDevice Device, string Reason, EventCause Cause, IActorRef? ReplyTo);
     /// <summary>Backend reconciliation after a daemon restart: what the backend reports for this domain.</summary>

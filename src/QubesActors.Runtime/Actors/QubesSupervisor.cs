@@ -745,9 +745,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         _confirmed = c.State.Removed ? _confirmed with { Qubes = _confirmed.Qubes.Remove(c.Name) } : _confirmed.WithQube(c.State);
         if (c.State.Removed && c.State.DispId is { } dispId && c.Events.FirstOrDefault(e => e is QubeRemoved) is { } removed)
         {
-            // A dispid is not reused for 7 days (§1.1).
-            _confirmed = _confirmed with { RecentDispIds = _confirmed.RecentDispIds.SetItem(dispId, removed.Time) };
-            _view = _view with { RecentDispIds = _confirmed.RecentDispIds };
+            _confirmed = _confirmed.WithFreedDispId(dispId, removed.Time);
+            _view = _view.WithFreedDispId(dispId, removed.Time);
         }
         Refresh(c.Name);
         if (c.State.Removed)

@@ -65,7 +65,7 @@ public static class CollectionRecovery
             {
                 // A removed disposable's dispid stays reserved for 7 days (§1.1).
                 if (state.DispId is { } dispId && stream.Events.LastOrDefault() is { } last)
-                    view = view with { RecentDispIds = view.RecentDispIds.SetItem(dispId, last.Time) };
+                    view = view.WithFreedDispId(dispId, last.Time);
                 continue;
             }
             if (problem is not null)

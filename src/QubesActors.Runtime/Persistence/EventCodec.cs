@@ -76,8 +76,6 @@ public static class EventCodec
     public static QubeSnapshot DecodeSnapshot(ReadOnlySpan<byte> bytes) =>
         JsonSerializer.Deserialize(bytes, EventJsonContext.Default.QubeSnapshot) ?? throw new JsonException("null snapshot");
 
-    public static bool IsKnownManifest(string manifest) => ByManifest.ContainsKey(manifest);
-
     /// <summary>
     /// Link of the tamper-evident chain: SHA-256 over the stream id, sequence number, manifest and the stored bytes
     /// (which include the previous link), so editing, deleting or reordering rows breaks the chain.
