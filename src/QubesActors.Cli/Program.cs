@@ -1,0 +1,3 @@
+using QubesActors.Cli;
+
+return await QvmApp.RunAsync(args, QvmContext.FromEnvironment()).ConfigureAwait(false);
