@@ -9,6 +9,7 @@ public static class QvmApp
     {
         var root = new RootCommand("qvm: manage qubes through qubesd's Admin API");
         // Commands are added here, one static class per command under Commands/ and Shell/.
+        root.Subcommands.Add(ShellCommand.Create(context));
         return root;
     }
 
