@@ -181,6 +181,10 @@ public sealed class ShellCompleter(Command root, ICompletionData data)
                 var r => r,
             };
         }
+        // The new qube of create (first argument) and clone (second) does not exist yet: nothing to complete there.
+        var newName = Normalize(command.Name) switch { "create" => 0, "clone" => 1, _ => -1 };
+        if (newName >= 0 && newName < roles.Count && roles[newName] == ValueRole.Qube)
+            roles[newName] = ValueRole.None;
         ValueRole[]? byPosition = Normalize(command.Name) switch
         {
             "prefs" or "qvmprefs" => [ValueRole.Qube, ValueRole.Property, ValueRole.PropertyValue],

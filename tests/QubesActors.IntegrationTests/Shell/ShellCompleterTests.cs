@@ -27,7 +27,7 @@ public sealed class ShellCompleterTests
         root.Subcommands.Add(new Command("shutdown") { new Argument<string>("qube"), new Option<bool>("--wait"), new Option<int>("--timeout") });
         root.Subcommands.Add(new Command("create")
         {
-            new Argument<string>("name"),
+            new Argument<string>("VMNAME"),
             new Option<string>("--template", "-t"),
             new Option<string>("--label", "-l"),
             new Option<string>("--class", "-C"),
@@ -117,6 +117,16 @@ public sealed class ShellCompleterTests
     [Fact]
     public void Option_equals_value_completes_after_the_equals_sign() =>
         Assert.Equal(["--template=debian-13"], Complete("create --template=deb"));
+
+    [Fact]
+    public void The_new_name_of_create_and_clone_is_not_completed()
+    {
+        var root = Tree();
+        root.Subcommands.Add(new Command("clone") { new Argument<string>("VMNAME"), new Argument<string>("NEW_VMNAME") { HelpName = "VMNAME" } });
+        Assert.Empty(Complete("create ", root));
+        Assert.Contains("work", Complete("clone ", root));
+        Assert.Empty(Complete("clone work ", root));
+    }
 
     [Fact]
     public void Label_and_class_options_offer_labels_and_classes()
