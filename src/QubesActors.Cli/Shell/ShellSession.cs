@@ -16,8 +16,11 @@ public sealed class ShellSession : IAsyncDisposable
     /// <summary>Status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).</summary>
     public const int Interrupted = 130;
 
-    /// <summary>Status of a line the shell could not split (an open quote): sh's syntax error status.</summary>
-    public const int SyntaxError = 2;
+    /// <summary>
+    /// Status of a line that is not a valid command: an open quote, an unknown command, a parse error. 2 as for sh's
+    /// syntax errors and argparse's usage errors, so a script sees what a one-shot qvm would return.
+    /// </summary>
+    public const int UsageError = 2;
 
     private readonly QvmContext _context;
     private readonly Func<QvmContext, RootCommand> _build;
@@ -101,7 +104,7 @@ public sealed class ShellSession : IAsyncDisposable
         catch (ShellSyntaxException e)
         {
             Error($"syntax error: {e.Message}");
-            return LastStatus = SyntaxError;
+            return LastStatus = UsageError;
         }
         if (tokens.Count == 0)
             return null;
@@ -114,13 +117,13 @@ public sealed class ShellSession : IAsyncDisposable
         if (root.Subcommands.FirstOrDefault(c => c.Name == tokens[0] || c.Aliases.Contains(tokens[0])) is { Name: ShellCommand.Name })
         {
             Error("shell: already in the shell (type 'exit' to leave it)");
-            return 1;
+            return UsageError;
         }
         if (!tokens[0].StartsWith('-') && !root.Subcommands.Any(c => c.Name == tokens[0] || c.Aliases.Contains(tokens[0])))
         {
             var near = Suggestions.Near(tokens[0], root.Subcommands.Where(c => !c.Hidden).Select(c => c.Name));
             Error($"unknown command '{tokens[0]}'" + (near.Count > 0 ? $" (did you mean {string.Join(", ", near)}?)" : "") + "; type 'help' for the commands");
-            return 1;
+            return UsageError;
         }
         var parse = root.Parse(tokens);
         if (parse.Errors.Count > 0 && parse.Action is null or ParseErrorAction)
@@ -129,7 +132,7 @@ public sealed class ShellSession : IAsyncDisposable
             foreach (var error in parse.Errors)
                 Error(error.Message);
             Error($"(type 'help' for the commands, '{tokens[0]} --help' for one)");
-            return 1;
+            return UsageError;
         }
         var configuration = new InvocationConfiguration
         {
@@ -207,7 +210,7 @@ public sealed class ShellSession : IAsyncDisposable
         return true;
     }
 
-    /// <summary>The qvm tree plus the shell's own commands (help, exit, quit, watch), unless qvm already has one by that name.</summary>
+    /// <summary>The qvm tree plus the shell's own commands (help, exit, quit, sleep, watch), unless qvm already has one by that name.</summary>
     public RootCommand BuildTree()
     {
         var root = _build(_context);
@@ -237,6 +240,15 @@ public sealed class ShellSession : IAsyncDisposable
             });
             yield return exit;
         }
+
+        var seconds = new Argument<double>("seconds") { Description = "How long" };
+        var sleep = new Command("sleep", "Wait (in a script, e.g. for watched events); Ctrl-C stops it") { seconds };
+        sleep.SetAction(async (parse, ct) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(seconds))), ct).ConfigureAwait(false);
+            return 0;
+        });
+        yield return sleep;
 
         var qube = new Argument<string?>("qube") { Arity = ArgumentArity.ZeroOrOne, Description = "Only this qube's events" };
         var off = new Option<bool>("--off") { Description = "Stop watching" };

@@ -126,14 +126,14 @@ public sealed class ShellSessionTests
     [Fact]
     public async Task Unknown_commands_get_a_suggestion()
     {
-        Assert.Equal(1, await RunScriptAsync("strat work\n"));
+        Assert.Equal(2, await RunScriptAsync("strat work\n"));
         Assert.Equal("line 1: unknown command 'strat' (did you mean start?); type 'help' for the commands\n", _err.ToString().ReplaceLineEndings("\n"));
     }
 
     [Fact]
     public async Task Parse_errors_are_reported_without_the_whole_help()
     {
-        Assert.Equal(1, await RunScriptAsync("fail notanumber\n"));
+        Assert.Equal(2, await RunScriptAsync("fail notanumber\n"));
         var err = _err.ToString();
         Assert.Contains("notanumber", err);
         Assert.Contains("'fail --help'", err);
@@ -143,14 +143,14 @@ public sealed class ShellSessionTests
     [Fact]
     public async Task A_syntax_error_has_status_2()
     {
-        Assert.Equal(ShellSession.SyntaxError, await RunScriptAsync("echo 'open\n"));
+        Assert.Equal(ShellSession.UsageError, await RunScriptAsync("echo 'open\n"));
         Assert.Equal("line 1: syntax error: unterminated single quote\n", _err.ToString().ReplaceLineEndings("\n"));
     }
 
     [Fact]
     public async Task The_shell_is_refused_inside_the_shell()
     {
-        Assert.Equal(1, await RunScriptAsync("shell\n"));
+        Assert.Equal(2, await RunScriptAsync("shell\n"));
         Assert.Contains("already in the shell", _err.ToString());
     }
 
@@ -159,7 +159,7 @@ public sealed class ShellSessionTests
     {
         Assert.Equal(0, await RunScriptAsync("help\n"));
         var text = _out.ToString();
-        foreach (var name in new[] { "echo", "fail", "start", "exit", "quit", "help", "watch" })
+        foreach (var name in new[] { "echo", "fail", "start", "exit", "quit", "help", "sleep", "watch" })
             Assert.Contains($"\n  {name} ", "\n" + text);
         Assert.DoesNotContain("  shell ", text);
     }
@@ -184,6 +184,16 @@ public sealed class ShellSessionTests
         Assert.Equal("cancelled\n", _err.ToString().ReplaceLineEndings("\n"));
         Assert.Equal(0, await session.RunLineAsync("echo next"));
         Assert.False(session.Interrupt());
+    }
+
+    [Fact]
+    public async Task Sleep_is_cancelled_by_ctrl_c()
+    {
+        await using var session = Session();
+        var run = session.RunLineAsync("sleep 600");
+        await Task.Delay(100);
+        Assert.True(session.Interrupt());
+        Assert.Equal(ShellSession.Interrupted, await run.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
