@@ -157,12 +157,13 @@ public sealed class MethodTableTests
         Assert.Equal("", await Ok("admin.vm.Shutdown", "work"));
         Assert.Equal("", await Ok("admin.property.Set", "dom0", "default_netvm", "sys-net"));
         var commands = _qubes.Commands.ToArray();
-        Assert.Equal(new QubesProtocol.SetProperty("work", "netvm", "", new Caller("dom0", 1000, 42)), commands[0]);
+        // The caller carries the call that made the command: the audit record names it.
+        Assert.Equal(new QubesProtocol.SetProperty("work", "netvm", "", new Caller("dom0", 1000, 42, "admin.vm.property.Set")), commands[0]);
         var create = Assert.IsType<QubesProtocol.CreateQube>(commands[1]);
         Assert.Equal((QubeClass.AppVM, "new", "green", "debian-13"), (create.Class, create.Name, create.Label, create.Template));
         Assert.Null(Assert.IsType<QubesProtocol.CreateQube>(commands[2]).Template);
-        Assert.Equal(new QubesProtocol.ShutdownQube("work", true, true, new Caller("dom0", 1000, 42)), commands[3]);
-        Assert.Equal(new QubesProtocol.ShutdownQube("work", false, false, new Caller("dom0", 1000, 42)), commands[4]);
+        Assert.Equal(new QubesProtocol.ShutdownQube("work", true, true, new Caller("dom0", 1000, 42, "admin.vm.Shutdown")), commands[3]);
+        Assert.Equal(new QubesProtocol.ShutdownQube("work", false, false, new Caller("dom0", 1000, 42, "admin.vm.Shutdown")), commands[4]);
         Assert.IsType<QubesProtocol.SetGlobalProperty>(commands[5]);
     }
 
