@@ -39,6 +39,15 @@ public sealed class MethodTableTests
         "admin.vm.Remove", "admin.vm.Start", "admin.vm.Shutdown", "admin.vm.Kill", "admin.vm.Pause", "admin.vm.Unpause", "admin.vm.CurrentState",
         "admin.vm.feature.List", "admin.vm.feature.Get", "admin.vm.feature.Set", "admin.vm.feature.Remove",
         "admin.vm.tag.List", "admin.vm.tag.Get", "admin.vm.tag.Set", "admin.vm.tag.Remove", "admin.Events",
+        "admin.vm.property.GetDefault", "admin.vm.property.Help", "admin.property.GetAll", "admin.property.GetDefault", "admin.property.Help",
+        "admin.vm.CreateDisposable", "admin.vm.Suspend", "admin.vm.Resume", "admin.vm.Stats",
+        "admin.vm.feature.CheckWithTemplate", "admin.vm.feature.CheckWithNetvm", "admin.vm.feature.CheckWithAdminVM", "admin.vm.feature.CheckWithTemplateAndAdminVM",
+        "admin.vm.firewall.Get", "admin.vm.firewall.Set", "admin.vm.firewall.Reload",
+        "admin.deviceclass.List", "admin.vm.device.denied.List", "admin.vm.device.denied.Add", "admin.vm.device.denied.Remove",
+        .. new[] { "pci", "block", "usb", "mic" }.SelectMany(c => new[] { "Available", "Assigned", "Attached", "Assign", "Unassign", "Attach", "Detach", "Set.assignment" }
+            .Select(m => $"admin.vm.device.{c}.{m}")),
+        "admin.label.List", "admin.label.Get", "admin.label.Index", "admin.label.Create", "admin.label.Remove",
+        "admin.vm.notes.Get", "admin.vm.notes.Set",
     ];
 
     [Theory]
