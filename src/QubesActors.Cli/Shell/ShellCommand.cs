@@ -23,7 +23,14 @@ public static class ShellCommand
         };
         // Synchronous on purpose: System.CommandLine installs its own Ctrl-C handling (which would end the session
         // two seconds after a Ctrl-C) only around asynchronous actions. The shell handles Ctrl-C itself.
-        command.SetAction(parse => RunAsync(context, parse.GetValue(historyFile), parse.GetValue(errExit)).GetAwaiter().GetResult());
+        command.SetAction(parse =>
+        {
+            // qvm --socket PATH shell: every line of the session talks to that daemon.
+            if (parse.RootCommandResult.Command.Options.FirstOrDefault(o => o.Name == "--socket") is Option<string> socket
+                && parse.GetValue(socket) is { Length: > 0 } path)
+                context.SocketPath = path;
+            return RunAsync(context, parse.GetValue(historyFile), parse.GetValue(errExit)).GetAwaiter().GetResult();
+        });
         return command;
     }
 

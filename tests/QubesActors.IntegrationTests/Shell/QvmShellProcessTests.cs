@@ -160,3 +160,42 @@ public sealed class QvmShellProcessTests(ShellDaemonFixture fixture) : IClassFix
         Assert.Equal(["sleep 600", "exit"], File.ReadAllLines(QvmShellProcess.HistoryPath(_home)));
     }
 }
+
+/// <summary>The completion data against the real daemon: the answers completion needs, and the cache dropped by events.</summary>
+public sealed class DaemonCompletionDataTests(ShellDaemonFixture fixture) : IClassFixture<ShellDaemonFixture>
+{
+    [Fact]
+    public void Reads_qubes_properties_and_labels_from_qubesd()
+    {
+        var data = new QubesActors.Cli.Shell.DaemonCompletionData(() => fixture.Daemon.Client);
+        Assert.Contains("sys-net", data.QubeNames());
+        Assert.Contains("dom0", data.QubeNames());
+        Assert.Contains("netvm", data.PropertyNames("work"));
+        Assert.Equal("vm", data.Property("work", "netvm")?.Type);
+        Assert.Equal("label", data.Property("work", "label")?.Type);
+        Assert.Equal("bool", data.Property("work", "autostart")?.Type);
+        Assert.Contains("default_netvm", data.GlobalPropertyNames());
+        Assert.Equal("vm", data.GlobalProperty("default_netvm")?.Type);
+        Assert.Contains("blue", data.Labels());
+        Assert.Contains("AppVM", data.QubeClasses());
+        Assert.Empty(data.PropertyNames("nosuch"));
+        Assert.Null(data.Property("work", "nosuch"));
+    }
+
+    [Fact]
+    public async Task The_qube_list_is_cached_until_an_add_or_remove_event()
+    {
+        // A clock that stands still: only the event can make the answer stale.
+        var now = DateTime.UtcNow;
+        var data = new QubesActors.Cli.Shell.DaemonCompletionData(() => fixture.Daemon.Client, () => now);
+        Assert.DoesNotContain("fresh", data.QubeNames());
+        Assert.IsType<AdminResponse.Ok>(await fixture.Daemon.CallAsync("admin.vm.Create.AppVM", "dom0", "debian-13", "name=fresh label=red"));
+        Assert.DoesNotContain("fresh", data.QubeNames());
+        data.Observe(new AdminResponse.Event("", "domain-add", [new("vm", "fresh")]));
+        Assert.Contains("fresh", data.QubeNames());
+        // Past its lifetime an answer is asked again without any event.
+        now += QubesActors.Cli.Shell.DaemonCompletionData.Ttl;
+        Assert.IsType<AdminResponse.Ok>(await fixture.Daemon.CallAsync("admin.vm.Remove", "fresh"));
+        Assert.DoesNotContain("fresh", data.QubeNames());
+    }
+}
