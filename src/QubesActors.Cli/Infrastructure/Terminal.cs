@@ -97,10 +97,14 @@ public static class AlignedTable
         foreach (var row in rows)
         {
             var cells = new List<Cell>();
-            for (var i = 0; i < row.Count; i++)
+            // Trailing empty cells would only leave trailing spaces.
+            var last = row.Count - 1;
+            while (last > 0 && row[last].Text.Length == 0)
+                last--;
+            for (var i = 0; i <= last; i++)
             {
                 cells.Add(row[i]);
-                if (i < row.Count - 1)
+                if (i < last)
                     cells.Add(new string(' ', widths[i] - Terminal.Sanitize(row[i].Text).Length + 2));
             }
             console.WriteCells([.. cells]);
