@@ -22,11 +22,12 @@ public static class ShellCommand
             errExit,
         };
         // Synchronous on purpose: System.CommandLine installs its own Ctrl-C handling (which would end the session
-        // two seconds after a Ctrl-C) only around asynchronous actions. The shell handles Ctrl-C itself.
+        // two seconds after a Ctrl-C) around asynchronous actions unless the caller turned it off; qvm's RunAsync
+        // does, but the shell must not depend on how it is invoked. The shell handles Ctrl-C itself.
         command.SetAction(parse =>
         {
             // qvm --socket PATH shell: every line of the session talks to that daemon.
-            if (parse.RootCommandResult.Command.Options.FirstOrDefault(o => o.Name == "--socket") is Option<string> socket
+            if (parse.RootCommandResult.Command.Options.FirstOrDefault(o => o.Name == Infrastructure.Qvm.SocketOptionName) is Option<string> socket
                 && parse.GetValue(socket) is { Length: > 0 } path)
                 context.SocketPath = path;
             return RunAsync(context, parse.GetValue(historyFile), parse.GetValue(errExit)).GetAwaiter().GetResult();

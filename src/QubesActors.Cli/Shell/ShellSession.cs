@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using QubesActors.Cli.Infrastructure;
 
 namespace QubesActors.Cli.Shell;
 
@@ -128,10 +129,11 @@ public sealed class ShellSession : IAsyncDisposable
         var parse = root.Parse(tokens);
         if (parse.Errors.Count > 0 && parse.Action is null or ParseErrorAction)
         {
-            // System.CommandLine would print the whole help after every typo; one line per error reads better here.
+            // As one-shot qvm reports them (argparse-style), not System.CommandLine's help after every typo.
+            var path = Qvm.PathOf(parse);
             foreach (var error in parse.Errors)
-                Error(error.Message);
-            Error($"(type 'help' for the commands, '{tokens[0]} --help' for one)");
+                Error($"{path}: error: {error.Message}");
+            Error($"Try '{path} --help' for more information.");
             return UsageError;
         }
         var configuration = new InvocationConfiguration
@@ -308,7 +310,8 @@ public sealed class ShellSession : IAsyncDisposable
             await watch.DisposeAsync().ConfigureAwait(false);
     }
 
-    private void Error(string message) => _context.Error.WriteLine(_errorPrefix + message);
+    /// <summary>Control characters escaped as in qvm's own error lines: messages can quote what qubesd or a qube sent.</summary>
+    private void Error(string message) => _context.Error.ErrorLine(_errorPrefix + message);
 
     public async ValueTask DisposeAsync() => await StopWatchAsync().ConfigureAwait(false);
 }

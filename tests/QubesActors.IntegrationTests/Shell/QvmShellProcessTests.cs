@@ -72,6 +72,17 @@ public sealed class QvmShellProcessTests(ShellDaemonFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Qvm_commands_run_as_one_shot_qvm_runs_them()
+    {
+        var (status, output, err) = await RunScriptAsync("ls\nprefs vault label\nstart nosuch\n");
+        Assert.Contains("sys-firewall", output);
+        Assert.Contains("black", output);
+        Assert.Contains("qvm start: error: no such domain: 'nosuch'", err);
+        // The shell passes the command's status through: the same as `qvm start nosuch`.
+        Assert.Equal(2, status);
+    }
+
+    [Fact]
     public async Task The_exit_status_is_that_of_the_last_command_or_of_exit()
     {
         Assert.Equal(2, (await RunScriptAsync("help\nbogus\n")).Status);
@@ -142,8 +153,15 @@ public sealed class QvmShellProcessTests(ShellDaemonFixture fixture) : IClassFix
     {
         using var shell = QvmShellProcess.StartInTerminal(Socket, _home);
         await shell.WaitForAsync("qvm> ");
+        // qvm events streams until cancelled; Ctrl-C ends the stream, not the shell.
+        shell.Send("events\r");
+        var streaming = await shell.WaitForAsync("\n", await shell.WaitForAsync("qvm> events"));
+        await Task.Delay(300);
+        shell.Send("\u0003");
+        await shell.WaitForAsync("qvm> ", streaming);
+
         shell.Send("sleep 600\r");
-        var submitted = await shell.WaitForAsync("\n", await shell.WaitForAsync("qvm> sleep 600"));
+        var submitted = await shell.WaitForAsync("\n", await shell.WaitForAsync("qvm> sleep 600", streaming));
         // The command starts right after the line is submitted; give it a moment so the signal finds it running.
         await Task.Delay(300);
         shell.Send("\u0003");
@@ -157,7 +175,7 @@ public sealed class QvmShellProcessTests(ShellDaemonFixture fixture) : IClassFix
         shell.Send("exit\r");
         // exit without a status leaves with the last command's: the cancelled sleep's 130.
         Assert.Equal(130, await shell.WaitForExitAsync());
-        Assert.Equal(["sleep 600", "exit"], File.ReadAllLines(QvmShellProcess.HistoryPath(_home)));
+        Assert.Equal(["events", "sleep 600", "exit"], File.ReadAllLines(QvmShellProcess.HistoryPath(_home)));
     }
 }
 

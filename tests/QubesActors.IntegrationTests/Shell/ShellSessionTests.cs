@@ -136,7 +136,8 @@ public sealed class ShellSessionTests
         Assert.Equal(2, await RunScriptAsync("fail notanumber\n"));
         var err = _err.ToString();
         Assert.Contains("notanumber", err);
-        Assert.Contains("'fail --help'", err);
+        Assert.Contains("fail: error: ", err);
+        Assert.Contains("fail --help' for more information.", err);
         Assert.DoesNotContain("Usage", err + _out);
     }
 
