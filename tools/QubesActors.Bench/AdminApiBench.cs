@@ -291,3 +291,32 @@ public sealed class DaemonProcess : IAsyncDisposable
         _process.Dispose();
     }
 }
+
+/// <summary>drive (hidden): calls against a running qubesd, for profiling it (dotnet-trace -p) under a known load.</summary>
+public static class AdminApiDrive
+{
+    public static async Task<int> RunAsync(string socket, string call, string dest, int count, int concurrency)
+    {
+        var client = new AdminClient(socket);
+        var samples = new Samples(call);
+        var clock = Stopwatch.StartNew();
+        await Parallel.RunAsync(count, concurrency, async i =>
+        {
+            var op = Stopwatch.StartNew();
+            var response = call switch
+            {
+                "create" => await client.CallAsync("admin.vm.Create.AppVM", "dom0", payload: $"name={Commands.NameOf(i)} label=red"),
+                "cycle" => await client.CallAsync("admin.vm.Start", Commands.NameOf(i)) is { IsOk: true }
+                    ? await client.CallAsync("admin.vm.Shutdown", Commands.NameOf(i), "wait")
+                    : new AdminResponse.Error("", "", "start failed"),
+                _ => await client.CallAsync(call, dest),
+            };
+            samples.Add(op.Elapsed.TotalMilliseconds);
+            if (!response.IsOk)
+                Interlocked.Increment(ref samples.Errors);
+        });
+        var seconds = clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"{call} x{count} at {concurrency}: {count / seconds:0} calls/s, p50 {samples.Percentile(50):0.000} ms, p90 {samples.Percentile(90):0.000}, p99 {samples.Percentile(99):0.000}, errors {samples.Errors}, load {Child.LoadAverage()}");
+        return samples.Errors == 0 ? 0 : 1;
+    }
+}
