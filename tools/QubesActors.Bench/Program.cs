@@ -44,13 +44,14 @@ memory.SetAction((p, _) => MemoryBench.RunAsync(p.GetValue(memQubes), p.GetValue
 // adminapi
 var apiQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
 var apiConcurrency = new Option<string>("--concurrency") { Description = "Comma-separated client counts", DefaultValueFactory = _ => "1,16" };
-var apiReads = new Option<int>("--reads") { Description = "admin.vm.property.GetAll calls per concurrency", DefaultValueFactory = _ => 5000 };
+var apiReads = new Option<int>("--reads") { Description = "admin.vm.property.GetAll calls per concurrency", DefaultValueFactory = _ => 20000 };
 var apiLists = new Option<int>("--lists") { Description = "admin.vm.List calls per concurrency", DefaultValueFactory = _ => 1000 };
 var apiCycles = new Option<int>("--cycles") { Description = "Start + Shutdown+wait pairs per concurrency (distinct qubes)", DefaultValueFactory = _ => 500 };
+var apiEnv = new Option<string[]>("--daemon-env") { Description = "NAME=VALUE for the qubesd process only (repeatable), e.g. a runtime knob", AllowMultipleArgumentsPerToken = false };
 var adminapi = new Command("adminapi", "a qubesd process holding N qubes: admin.vm.List, property.GetAll, Start + Shutdown+wait over the socket, 1 and 16 clients")
-    { apiQubes, apiConcurrency, apiReads, apiLists, apiCycles };
+    { apiQubes, apiConcurrency, apiReads, apiLists, apiCycles, apiEnv };
 adminapi.SetAction((p, _) => AdminApiBench.RunAsync(p.GetValue(apiQubes), [.. p.GetValue(apiConcurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)],
-    p.GetValue(apiReads), p.GetValue(apiLists), p.GetValue(apiCycles), commandLine));
+    p.GetValue(apiReads), p.GetValue(apiLists), p.GetValue(apiCycles), commandLine, p.GetValue(apiEnv) ?? []));
 
 // all
 var all = new Command("all", "lifecycle, recovery, memory and adminapi with their defaults (SQLite)");
@@ -60,7 +61,7 @@ all.SetAction(async (_, _) =>
     exit |= await LifecycleBench.RunAsync(1000, 64, "sqlite", null, commandLine + "  [lifecycle --qubes 1000 --concurrency 64 --provider sqlite]");
     exit |= await RecoveryBench.RunAsync([100, 1000, 10000], 50, "sqlite", null, 3, 128, commandLine + "  [recovery --qubes 100,1000,10000 --events 50 --provider sqlite --runs 3]");
     exit |= await MemoryBench.RunAsync(1000, 50, "sqlite", null, commandLine + "  [memory --qubes 1000]");
-    exit |= await AdminApiBench.RunAsync(1000, [1, 16], 5000, 1000, 500, commandLine + "  [adminapi --qubes 1000 --concurrency 1,16]");
+    exit |= await AdminApiBench.RunAsync(1000, [1, 16], 20000, 1000, 500, commandLine + "  [adminapi --qubes 1000 --concurrency 1,16]");
     return exit;
 });
 
