@@ -43,7 +43,11 @@ public enum Presence
 /// <summary>A handler's answer. Streaming methods write their frames themselves and return <see cref="Streamed"/>.</summary>
 public abstract record AdminReply
 {
-    public sealed record Ok(string Content) : AdminReply;
+    public sealed record Ok(string Content) : AdminReply
+    {
+        /// <summary>The whole ok frame, when the handler keeps it encoded (a cached answer is written as is).</summary>
+        public byte[]? EncodedFrame { get; init; }
+    }
     public sealed record Failed(QubesError Error) : AdminReply;
     public sealed record Streamed : AdminReply;
 

@@ -257,7 +257,7 @@ public sealed class AdminSocketServer : IAsyncDisposable
         switch (reply)
         {
             case AdminReply.Ok ok:
-                await sink.WriteAsync(AdminFrames.EncodeOk(ok.Content), stopping).ConfigureAwait(false);
+                await sink.WriteAsync(ok.EncodedFrame ?? AdminFrames.EncodeOk(ok.Content), stopping).ConfigureAwait(false);
                 break;
             case AdminReply.Failed failed:
                 if (failed.Error is Core.Errors.ProtocolError or Core.Errors.PermissionDenied)

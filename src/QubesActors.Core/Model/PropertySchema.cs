@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Globalization;
 using QubesActors.Core.Errors;
@@ -137,7 +138,11 @@ public static class QubeProperties
     }.ToImmutableSortedDictionary(p => p.Name, p => p, StringComparer.Ordinal);
 
     /// <summary>The properties a qube of this class has, in name order.</summary>
-    public static IEnumerable<PropertyDef> For(QubeClass cls) => All.Values.Where(p => p.AppliesTo?.Invoke(cls) ?? true);
+    public static IReadOnlyList<PropertyDef> For(QubeClass cls) => ByClass[cls];
+
+    // Computed once: GetAll and List walk this on every call.
+    private static readonly FrozenDictionary<QubeClass, PropertyDef[]> ByClass =
+        Enum.GetValues<QubeClass>().ToFrozenDictionary(c => c, c => All.Values.Where(p => p.AppliesTo?.Invoke(c) ?? true).ToArray());
 
     public static PropertyDef Get(QubeState qube, string untrustedName) =>
         All.TryGetValue(untrustedName, out var def) && (def.AppliesTo?.Invoke(qube.Class) ?? true)

@@ -491,8 +491,6 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         Publish("domain-pre-shutdown", ("force", s.Force ? "True" : "False"));
         Transitional(PowerState.Halting, _state.ConnectedNetVm);
         {
-            if (!s.Wait)
-                Reply(s.ReplyTo, new Done());
             var cts = new CancellationTokenSource(s.Timeout);
             _shutdown = cts;
             _expectingStop = true;
@@ -529,6 +527,10 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                             Reply(s.ReplyTo, new Refused(QubesVMShutdownTimeoutError.Default(Name)));
                     }));
             });
+            // Without wait the answer comes once the backend has the request (RunBackend issued it synchronously),
+            // as qubesd answers after libvirt's shutdown call: a daemon killed now leaves a domain that still halts.
+            if (!s.Wait)
+                Reply(s.ReplyTo, new Done());
         }
     }
 

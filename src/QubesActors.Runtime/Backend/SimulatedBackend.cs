@@ -111,6 +111,12 @@ public sealed class SimulatedBackend : IDomainBackend
         _calls.Enqueue($"shutdown {name}");
         if (_hangShutdown.TryGetValue(name, out var hang) && hang)
             await Task.Delay(Timeout.Infinite, ct);
+        // The guest has the request now: it halts whether or not qubesd lives to see it (see LoadState).
+        if (_domains.TryGetValue(name, out var d))
+        {
+            _domains[name] = d with { State = PowerState.Halting };
+            SaveState();
+        }
         await Delay(_options.StopLatency, ct);
         Stop(name);
     }
@@ -255,8 +261,10 @@ public sealed class SimulatedBackend : IDomainBackend
     {
         if (_options.StateFile is null || !File.Exists(_options.StateFile))
             return;
+        // A domain that was shutting down when the previous daemon died has finished halting since.
         foreach (var d in JsonSerializer.Deserialize<RunningDomain[]>(File.ReadAllText(_options.StateFile)) ?? [])
-            _domains[d.Name] = d;
+            if (d.State != PowerState.Halting)
+                _domains[d.Name] = d;
     }
 
     private sealed class Subscription(Action dispose) : IDisposable
