@@ -30,6 +30,38 @@ public sealed class AdminMethodsTests(AdminDaemonFixture qubes) : IClassFixture<
     }
 
     [Fact]
+    public async Task Property_list_get_getall_set_reset_and_their_refusals()
+    {
+        var name = await qubes.NewAppVm("pr");
+        var names = (await qubes.Ok("admin.vm.property.List", name)).TrimEnd('\n').Split('\n');
+        Assert.Contains("netvm", names);
+        Assert.Equal(names.Order(StringComparer.Ordinal), names);
+        Assert.Equal("default=True type=int 400", await qubes.Ok("admin.vm.property.Get", name, "memory"));
+        await qubes.Ok("admin.vm.property.Set", name, "memory", "800");
+        Assert.Equal("default=False type=int 800", await qubes.Ok("admin.vm.property.Get", name, "memory"));
+        Assert.Equal(("QubesPropertyValueError", $"Invalid value 'lots' for property 'memory' of {name}"),
+            Pair(await qubes.Error("admin.vm.property.Set", name, "memory", "lots")));
+        Assert.Equal(("QubesValueError", "The work qube does not provide network"), Pair(await qubes.Error("admin.vm.property.Set", name, "netvm", "work")));
+        Assert.Equal(("QubesNoSuchPropertyError", $"Invalid property 'nosuch' of {name}"), Pair(await qubes.Error("admin.vm.property.Set", name, "nosuch", "1")));
+        await qubes.Ok("admin.vm.property.Reset", name, "memory");
+        Assert.Equal("default=True type=int 400", await qubes.Ok("admin.vm.property.Get", name, "memory"));
+        // GetAll: one line per property, newlines and backslashes escaped.
+        await qubes.Ok("admin.vm.property.Set", name, "kernelopts", "a\\b");
+        var all = await qubes.Ok("admin.vm.property.GetAll", name);
+        Assert.Contains("kernelopts default=False type=str a\\\\b\n", all);
+        Assert.Contains($"name default=False type=str {name}\n", all);
+        Assert.Equal(names.Length, all.Count(c => c == '\n'));
+        Assert.Equal(("ProtocolError", "unexpected argument"), Pair(await qubes.Error("admin.vm.property.GetAll", name, "memory")));
+        // Global properties.
+        Assert.Equal(("QubesPropertyValueError", "Invalid value 'soon' for property 'default_shutdown_timeout' of dom0"),
+            Pair(await qubes.Error("admin.property.Set", "dom0", "default_shutdown_timeout", "soon")));
+        await qubes.Ok("admin.property.Set", "dom0", "stats_interval", "5");
+        Assert.Equal("default=False type=int 5", await qubes.Ok("admin.property.Get", "dom0", "stats_interval"));
+        await qubes.Ok("admin.property.Reset", "dom0", "stats_interval");
+        Assert.Equal("default=True type=int 3", await qubes.Ok("admin.property.Get", "dom0", "stats_interval"));
+    }
+
+    [Fact]
     public async Task Property_get_default_reports_the_value_a_reset_would_give()
     {
         var name = await qubes.NewAppVm("gd");
