@@ -7,7 +7,7 @@ using QubesActors.AdminApi.Wire;
 namespace QubesActors.IntegrationTests;
 
 /// <summary>A real qubesd process (the build output next to this assembly) on a temp state directory.</summary>
-internal sealed class QubesdProcess : IDisposable
+public sealed class QubesdProcess : IDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
@@ -172,6 +172,6 @@ internal sealed class QubesdProcess : IDisposable
     }
 }
 
-internal sealed record CheckRow(string Name, string Power, long Events, int Starts, string? Quarantine);
+public sealed record CheckRow(string Name, string Power, long Events, int Starts, string? Quarantine);
 
-internal sealed record CheckResult(int ExitCode, IReadOnlyDictionary<string, CheckRow> Qubes, IReadOnlyList<string> Problems, string Text);
+public sealed record CheckResult(int ExitCode, IReadOnlyDictionary<string, CheckRow> Qubes, IReadOnlyList<string> Problems, string Text);

@@ -40,10 +40,16 @@ public sealed class AdminClient(string socketPath, string source = "dom0")
     }
 
     /// <summary>admin.Events: yields event frames (the first is connection-established) until the stream ends or <paramref name="ct"/> fires.</summary>
-    public async IAsyncEnumerable<AdminResponse> EventsAsync(string dest = "dom0", [EnumeratorCancellation] CancellationToken ct = default)
+    public IAsyncEnumerable<AdminResponse> EventsAsync(string dest = "dom0", CancellationToken ct = default) => StreamAsync("admin.Events", dest, "", ct);
+
+    /// <summary>
+    /// A streaming call (admin.Events, admin.vm.Stats): yields event frames until the stream ends or <paramref name="ct"/>
+    /// fires; a final ok or exception frame (a refused call) is yielded last.
+    /// </summary>
+    public async IAsyncEnumerable<AdminResponse> StreamAsync(string method, string dest, string arg = "", [EnumeratorCancellation] CancellationToken ct = default)
     {
         using var socket = await ConnectAsync(ct).ConfigureAwait(false);
-        await SendAllAsync(socket, new AdminRequest("admin.Events", "", source, dest, ReadOnlyMemory<byte>.Empty).Encode(), ct).ConfigureAwait(false);
+        await SendAllAsync(socket, new AdminRequest(method, arg, source, dest, ReadOnlyMemory<byte>.Empty).Encode(), ct).ConfigureAwait(false);
         socket.Shutdown(SocketShutdown.Send);
         var pending = new List<byte>();
         var buffer = new byte[8192];

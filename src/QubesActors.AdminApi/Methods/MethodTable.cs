@@ -35,6 +35,10 @@ public sealed class MethodTable
         .. FeatureTagMethods.All,
         .. LifecycleMethods.All,
         .. EventsMethod.All,
+        .. StatsMethod.All,
+        .. FirewallMethods.All,
+        .. DeviceMethods.All,
+        .. LabelNotesMethods.All,
     ]);
 
     public IEnumerable<AdminMethod> Methods => _methods.Values.OrderBy(m => m.Name, StringComparer.Ordinal);

@@ -18,6 +18,8 @@ public static class PropertyMethods
             arg: Presence.Required, payload: Presence.Optional),
         Write("admin.vm.property.Reset", DestinationKind.Any, (call, ct) =>
             Send(call, new QubesProtocol.ResetProperty(call.Dest.Name, call.Arg, call.Caller), ct), arg: Presence.Required),
+        Read("admin.vm.property.GetDefault", DestinationKind.Any, (call, _) => Ok(QubeDefault(call.State, call.Dest, call.Arg)), arg: Presence.Required),
+        Read("admin.vm.property.Help", DestinationKind.Any, (call, _) => Ok(QubeProperties.Get(call.Dest, call.Arg).Help), arg: Presence.Required),
 
         Read("admin.property.List", DestinationKind.AdminVm, (_, _) => Ok(Lines(GlobalProperties.All.Keys)), scope: MethodScope.Global),
         Read("admin.property.Get", DestinationKind.AdminVm, (call, _) => Ok(GlobalValue(call.State, call.Arg)), arg: Presence.Required, scope: MethodScope.Global),
@@ -28,7 +30,28 @@ public static class PropertyMethods
             arg: Presence.Required, payload: Presence.Optional, scope: MethodScope.Global),
         Write("admin.property.Reset", DestinationKind.AdminVm, (call, ct) =>
             Send(call, new QubesProtocol.ResetGlobalProperty(call.Arg, call.Caller), ct), arg: Presence.Required, scope: MethodScope.Global),
+        Read("admin.property.GetDefault", DestinationKind.AdminVm, (call, _) => Ok(GlobalDefault(call.State, call.Arg)), arg: Presence.Required, scope: MethodScope.Global),
+        Read("admin.property.Help", DestinationKind.AdminVm, (call, _) => Ok(GlobalProperties.Get(call.Arg).Help), arg: Presence.Required, scope: MethodScope.Global),
     ];
+
+    /// <summary>
+    /// <c>type=&lt;t&gt; &lt;value&gt;</c>: what the property would be if reset, whatever it is now; nothing when the
+    /// property has no default (name, qid, label, ...) or its default is none.
+    /// </summary>
+    public static string QubeDefault(CollectionState state, QubeState qube, string untrustedProperty)
+    {
+        var def = QubeProperties.Get(qube, untrustedProperty);
+        if (def.Default is null || def.WriteOnce)
+            return "";
+        var reset = qube with { Properties = qube.Properties.Remove(def.Name) };
+        return state.Effective(reset, def.Name) is { } value ? $"type={def.TypeName} {value}" : "";
+    }
+
+    public static string GlobalDefault(CollectionState state, string untrustedProperty)
+    {
+        var def = GlobalProperties.Get(untrustedProperty);
+        return def.Default?.Invoke(state, CollectionState.AdminQube()) is { } value ? $"type={def.TypeName} {value}" : "";
+    }
 
     /// <summary><c>default=&lt;True|False&gt; type=&lt;t&gt; &lt;value&gt;</c>; none is an empty value (<c>default=True type=vm </c>).</summary>
     public static string QubeValue(CollectionState state, QubeState qube, string untrustedProperty)

@@ -19,6 +19,7 @@ public static class VmMethods
         Read("admin.vm.List", DestinationKind.Any, List, scope: MethodScope.Global),
         .. Classes.Where(c => c != QubeClass.AdminVM).Select(c => Write($"admin.vm.Create.{c}", DestinationKind.AdminVm,
             (call, ct) => Create(call, c, ct), arg: c.HasTemplate() ? Presence.Optional : Presence.None, payload: Presence.Required, scope: MethodScope.Global)),
+        Write("admin.vm.CreateDisposable", DestinationKind.Any, CreateDisposable, payload: Presence.Optional, scope: MethodScope.Global),
         Write("admin.vm.Remove", DestinationKind.Any, (call, ct) => Send(call, new QubesProtocol.RemoveQube(call.Dest.Name, call.Caller), ct)),
         Read("admin.vm.CurrentState", DestinationKind.Any, (call, _) => Ok(CurrentState(call.State, call.Dest))),
     ];
@@ -31,6 +32,25 @@ public static class VmMethods
     }
 
     public static string ListLine(QubeState q) => $"{q.Name} class={q.Class} state={q.Power.Wire()} uuid={q.Uuid}";
+
+    /// <summary>
+    /// Creates <c>dispNNNN</c> from the destination (a disposable template), or from the caller's default_dispvm when
+    /// the destination is dom0; answers its name, or <c>uuid:&lt;uuid&gt;</c> when the payload is <c>uuid</c>.
+    /// </summary>
+    private static async Task<AdminReply> CreateDisposable(AdminCall call, CancellationToken ct)
+    {
+        var payload = call.UntrustedPayloadAscii();
+        if (payload is not ("" or "uuid"))
+            throw new ProtocolError("Invalid payload for admin.vm.CreateDisposable");
+        var result = await call.Qubes.SendAsync(new QubesProtocol.CreateDisposable(call.Dest.Name, call.Caller), call.CommandTimeout, ct).ConfigureAwait(false);
+        if (result is QubesProtocol.Refused refused)
+            return new AdminReply.Failed(refused.Error);
+        var name = ((QubesProtocol.Done)result).Output;
+        if (payload != "uuid")
+            return new AdminReply.Ok(name);
+        var created = (await call.Qubes.SnapshotAsync(ct).ConfigureAwait(false)).State.Get(name);
+        return new AdminReply.Ok($"uuid:{created.Uuid}");
+    }
 
     /// <summary>Payload <c>name=&lt;n&gt; label=&lt;l&gt;</c>; the argument names the template (optional).</summary>
     private static Task<AdminReply> Create(AdminCall call, QubeClass cls, CancellationToken ct)

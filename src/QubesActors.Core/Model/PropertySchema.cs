@@ -126,6 +126,8 @@ public static class QubeProperties
         new("start_time", PropertyType.Str, "Tells when machine was started.", Default: (_, q) => q.StartTime?.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) ?? "", ReadOnly: true, AppliesTo: NotAdmin),
         new("dispid", PropertyType.Int, "Internal, persistent identifier of particular DispVM.", WriteOnce: true, AppliesTo: c => c == QubeClass.DispVM),
         new("auto_cleanup", PropertyType.Bool, "automatically remove this VM upon shutdown", Default: (_, _) => "False", AppliesTo: c => c == QubeClass.DispVM),
+        new("devices_denied", PropertyType.Str, "Interface codes (patterns, * for any character) of devices that cannot be attached to this qube manually.",
+            Default: (_, _) => ""),
         // QubesActors' supervision settings (DESIGN.md, restart policy); not upstream properties.
         new("restart", PropertyType.Str, "Restart policy: permanent (always), transient (after a crash), temporary (never).",
             Default: (c, q) => c.IsServiceQube(q) ? "permanent" : "temporary", AppliesTo: NotAdmin),

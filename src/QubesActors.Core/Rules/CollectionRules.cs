@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using QubesActors.Core.Devices;
 using QubesActors.Core.Errors;
 using QubesActors.Core.Events;
 using QubesActors.Core.Model;
@@ -131,6 +132,17 @@ public static class CollectionRules
             case "restart":
                 if (value is not ("permanent" or "transient" or "temporary"))
                     throw QubesPropertyValueError.Default(qube.Name, def.Name, untrustedValue);
+                break;
+            case "devices_denied":
+                // Whole interface patterns only, so that the list always splits back into codes.
+                try
+                {
+                    DeviceInterfaces.Split(value);
+                }
+                catch (QubesError)
+                {
+                    throw QubesPropertyValueError.Default(qube.Name, def.Name, untrustedValue);
+                }
                 break;
         }
         return value;

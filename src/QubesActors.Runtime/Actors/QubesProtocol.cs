@@ -8,12 +8,15 @@ using QubesActors.Runtime.Backend;
 
 namespace QubesActors.Runtime.Actors;
 
-/// <summary>Who made a call: the qube name the Admin API sees, and the local process when known (SO_PEERCRED).</summary>
-public sealed record Caller(string Name, int? Uid = null, int? Pid = null)
+/// <summary>
+/// Who made a call: the qube name the Admin API sees, the local process when known (SO_PEERCRED), and the
+/// Admin API method that carried the command (the audit record names the call, not the command it became).
+/// </summary>
+public sealed record Caller(string Name, int? Uid = null, int? Pid = null, string? Method = null)
 {
     public static Caller Dom0 { get; } = new(CollectionState.AdminName);
     public string Describe() => Uid is null ? Name : $"{Name} (uid={Uid} pid={Pid})";
-    public EventCause Cause(string method) => EventCause.Admin(Describe(), method);
+    public EventCause Cause(string method) => EventCause.Admin(Describe(), Method ?? method);
 }
 
 /// <summary>Messages to and from <see cref="QubesSupervisor"/>, the entry point of the collection.</summary>
