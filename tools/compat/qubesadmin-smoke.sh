@@ -114,6 +114,8 @@ for vm in smk-app smk-app2 smk-sa smk-tpl smk-disp; do
     qa qvm-check --quiet "$vm"
     [ "$rc" -eq 0 ] && { qa qvm-kill "$vm"; qa qvm-remove -f "$vm"; }
 done
+# the autostart service qubes, as after a fresh start of qubesd (a previous run shuts everything down)
+ok qvm-start --skip-if-running sys-net sys-firewall sys-usb
 
 # ---------------------------------------------------------------------------------------------- qvm-ls
 if in_group ls; then
@@ -178,6 +180,9 @@ if in_group prefs; then
     out_has '^uuid +- +[0-9a-f-]{36}$'; verdict
     qa qvm-prefs dom0; rc_is 0; no_trace; out_has '^klass +- +AdminVM$'; verdict
     qa qvm-prefs work netvm; rc_is 0; out_is 'sys-firewall'; verdict
+    # a network provider without a netvm is networked: ip = visible_ip = its own 10.137.x.y (its clients' gateway)
+    qa qvm-prefs sys-net ip; rc_is 0; out_has '^10\.137\.[0-9]+\.[0-9]+$'; verdict "qvm-prefs sys-net ip: its own address"
+    qa qvm-prefs sys-net dns; rc_is 0; out_is '10.139.1.1 10.139.1.2'; verdict "qvm-prefs sys-net dns: the virtual DNS pair"
     qa qvm-prefs work label; rc_is 0; out_is 'blue'; verdict
     ok qvm-prefs work memory 512
     qa qvm-prefs work memory; rc_is 0; out_is '512'; verdict "qvm-prefs set then get: 512"
@@ -274,8 +279,9 @@ if in_group firewall; then
     ok qvm-firewall work add --before 0 accept dsthost=10.0.0.0/8 comment=smk-lan
     qa qvm-firewall work list; rc_is 0; no_trace
     out_has '^0 +accept +10\.0\.0\.0/8 '; out_has 'smk\.example\.com +tcp +443 '; verdict
+    # --raw prints the client's own rendering of each rule (action proto dsthost dstports ... comment)
     qa qvm-firewall --raw work; rc_is 0; no_trace; out_has '^action=accept dst4=10\.0\.0\.0/8 comment=smk-lan$'
-    out_has '^action=drop dsthost=smk\.example\.com proto=tcp dstports=443-443$'; verdict
+    out_has '^action=drop proto=tcp dsthost=smk\.example\.com dstports=443-443$'; verdict
     ok qvm-firewall work del --rule-no 0
     ok qvm-firewall work del drop dsthost=smk.example.com proto=tcp dstports=443
     qa qvm-firewall work; rc_is 0; out_lacks 'smk'; verdict
@@ -287,9 +293,13 @@ fi
 # ----------------------------------------------------------------------------------------- qvm-device
 if in_group device; then
     qa qvm-device --list-device-classes; rc_is 0; no_trace; out_has '^pci$'; out_has '^usb$'; out_has '^block$'; verdict
-    qa qvm-pci; rc_is 0; no_trace; out_has '^BACKEND:DEVID +'; out_has '^dom0:00_14\.0 .*sys-usb'; out_has '^dom0:00_1f\.6 .*sys-net'; verdict
+    # (no header: qvm-device prints BACKEND:DEVID ... only when stdout is a tty)
+    qa qvm-pci; rc_is 0; no_trace; out_has '^dom0:00_14\.0 .*sys-usb'; out_has '^dom0:00_1f\.6 .*sys-net'; verdict
     qa qvm-device pci list; rc_is 0; no_trace; out_has '^dom0:00_1f\.6 '; verdict
     qa qvm-usb; rc_is 0; no_trace; out_has '^sys-usb:2-1 '; verdict
+    # the description is built by the client from vendor=, product=, interfaces= (DeviceInfo.description)
+    qa qvm-device usb list; rc_is 0; out_lacks 'unknown vendor|\?\*\*\*\*\*\*'; verdict "qvm-usb: description without 'unknown vendor'/'?******'"
+    qa qvm-device pci list; rc_is 0; out_lacks 'unknown vendor|\?\*\*\*\*\*\*'; verdict "qvm-pci: description without 'unknown vendor'/'?******'"
     qa qvm-block; rc_is 0; no_trace; out_has '^sys-usb:sda '; verdict
     qa qvm-usb list work; rc_is 0; no_trace; verdict
     ok qvm-start work
@@ -302,12 +312,12 @@ if in_group device; then
     ok qvm-block detach work sys-usb:sda
     ok qvm-shutdown --wait work
     ok qvm-usb assign work sys-usb:2-1
-    qa qvm-usb list work; rc_is 0; out_has '^sys-usb:2-1 '; verdict "qvm-usb list work after assign"
+    qa qvm-usb list --assignments work; rc_is 0; out_has '^sys-usb:2-1 .*\*work \(auto-attach\)'; verdict "qvm-usb list -s work after assign"
     ok qvm-usb unassign work sys-usb:2-1
     ok qvm-pci assign --required vault dom0:00_14.0
-    qa qvm-pci list vault; rc_is 0; out_has '^dom0:00_14\.0 '; verdict "qvm-pci list vault after assign"
+    qa qvm-pci list --assignments vault; rc_is 0; out_has '^dom0:00_14\.0 .*\*vault \(required\)'; verdict "qvm-pci list -s vault after assign"
     ok qvm-pci unassign vault dom0:00_14.0
-    qa qvm-pci list vault; rc_is 0; out_lacks '00_14\.0'; verdict "qvm-pci list vault after unassign"
+    qa qvm-pci list --assignments vault; rc_is 0; out_lacks 'vault'; verdict "qvm-pci list -s vault after unassign"
 fi
 
 # ------------------------------------------------------------------------------------------ qvm-check
@@ -327,7 +337,7 @@ if in_group shutdown-all; then
     ok qvm-start work
     qa qvm-shutdown --all --wait; rc_is 0; no_trace; verdict
     qa qvm-ls --running --raw-list; rc_is 0; out_is 'dom0'; verdict "after qvm-shutdown --all --wait only dom0 runs"
-    ok qvm-start sys-firewall
+    ok qvm-start sys-net sys-firewall sys-usb
 fi
 
 # ----------------------------------------------------------------------------------------- qvm-remove
