@@ -39,6 +39,15 @@ public sealed class MethodTableTests
         "admin.vm.Remove", "admin.vm.Start", "admin.vm.Shutdown", "admin.vm.Kill", "admin.vm.Pause", "admin.vm.Unpause", "admin.vm.CurrentState",
         "admin.vm.feature.List", "admin.vm.feature.Get", "admin.vm.feature.Set", "admin.vm.feature.Remove",
         "admin.vm.tag.List", "admin.vm.tag.Get", "admin.vm.tag.Set", "admin.vm.tag.Remove", "admin.Events",
+        "admin.vm.property.GetDefault", "admin.vm.property.Help", "admin.property.GetAll", "admin.property.GetDefault", "admin.property.Help",
+        "admin.vm.CreateDisposable", "admin.vm.Suspend", "admin.vm.Resume", "admin.vm.Stats",
+        "admin.vm.feature.CheckWithTemplate", "admin.vm.feature.CheckWithNetvm", "admin.vm.feature.CheckWithAdminVM", "admin.vm.feature.CheckWithTemplateAndAdminVM",
+        "admin.vm.firewall.Get", "admin.vm.firewall.Set", "admin.vm.firewall.Reload",
+        "admin.deviceclass.List", "admin.vm.device.denied.List", "admin.vm.device.denied.Add", "admin.vm.device.denied.Remove",
+        .. new[] { "pci", "block", "usb", "mic" }.SelectMany(c => new[] { "Available", "Assigned", "Attached", "Assign", "Unassign", "Attach", "Detach", "Set.assignment" }
+            .Select(m => $"admin.vm.device.{c}.{m}")),
+        "admin.label.List", "admin.label.Get", "admin.label.Index", "admin.label.Create", "admin.label.Remove",
+        "admin.vm.notes.Get", "admin.vm.notes.Set",
     ];
 
     [Theory]
@@ -157,12 +166,13 @@ public sealed class MethodTableTests
         Assert.Equal("", await Ok("admin.vm.Shutdown", "work"));
         Assert.Equal("", await Ok("admin.property.Set", "dom0", "default_netvm", "sys-net"));
         var commands = _qubes.Commands.ToArray();
-        Assert.Equal(new QubesProtocol.SetProperty("work", "netvm", "", new Caller("dom0", 1000, 42)), commands[0]);
+        // The caller carries the call that made the command: the audit record names it.
+        Assert.Equal(new QubesProtocol.SetProperty("work", "netvm", "", new Caller("dom0", 1000, 42, "admin.vm.property.Set")), commands[0]);
         var create = Assert.IsType<QubesProtocol.CreateQube>(commands[1]);
         Assert.Equal((QubeClass.AppVM, "new", "green", "debian-13"), (create.Class, create.Name, create.Label, create.Template));
         Assert.Null(Assert.IsType<QubesProtocol.CreateQube>(commands[2]).Template);
-        Assert.Equal(new QubesProtocol.ShutdownQube("work", true, true, new Caller("dom0", 1000, 42)), commands[3]);
-        Assert.Equal(new QubesProtocol.ShutdownQube("work", false, false, new Caller("dom0", 1000, 42)), commands[4]);
+        Assert.Equal(new QubesProtocol.ShutdownQube("work", true, true, new Caller("dom0", 1000, 42, "admin.vm.Shutdown")), commands[3]);
+        Assert.Equal(new QubesProtocol.ShutdownQube("work", false, false, new Caller("dom0", 1000, 42, "admin.vm.Shutdown")), commands[4]);
         Assert.IsType<QubesProtocol.SetGlobalProperty>(commands[5]);
     }
 
