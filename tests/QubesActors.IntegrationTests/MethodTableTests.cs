@@ -51,6 +51,17 @@ public sealed class MethodTableTests
     ];
 
     [Theory]
+    [InlineData("admin.vm.List", "dom0")]
+    [InlineData("admin.vm.property.Get", "work")]
+    [InlineData("admin.vm.Start", "sys-net")]
+    public async Task Calls_from_a_qube_are_denied_as_by_the_default_policy(string method, string dest)
+    {
+        var e = await Error(method, dest, method.EndsWith(".Get", StringComparison.Ordinal) ? "netvm" : "", source: "work");
+        Assert.Equal(("PermissionDenied", $"{method} from work to {dest} denied by policy"), (e.QubesClassName, e.Message));
+        Assert.Empty(_qubes.Commands);
+    }
+
+    [Theory]
     [MemberData(nameof(Required))]
     public void Table_has_every_method_of_this_issue(string name) => Assert.NotNull(MethodTable.Default.Find(name));
 

@@ -27,6 +27,7 @@ public sealed class AdminDispatcher(IQubesGateway qubes, MethodTable table, Time
             var dest = state.Find(request.Dest) ?? throw new QubesVMNotFoundError(request.Dest);
             var method = table.Resolve(request.Method);
             MethodTable.Validate(method, request, dest);
+            MethodTable.Authorize(method, source, dest);
             var caller = transport with { Name = source.Name, Method = method.Name };
             return await method.Handler(new AdminCall(method, request, caller, dest, snapshot, qubes, frames, CommandTimeout), ct).ConfigureAwait(false);
         }
