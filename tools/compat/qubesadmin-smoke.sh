@@ -40,16 +40,19 @@ logdir=${SMOKE_LOG_DIR:-$(mktemp -d /tmp/qubesadmin-smoke.XXXXXX)}
 mkdir -p "$logdir"
 
 daemon_pid=
+private_state=
 cleanup_daemon() {
     if [ -n "$daemon_pid" ]; then
         kill "$daemon_pid" 2>/dev/null
         wait "$daemon_pid" 2>/dev/null
     fi
+    if [ -n "$private_state" ]; then rm -rf -- "$private_state"; fi
 }
 trap cleanup_daemon EXIT
 
 if [ -n "${QUBESD_DLL:-}" ]; then
     QUBESD_STATE_DIR=$(mktemp -d /tmp/qubesadmin-smoke-state.XXXXXX)
+    private_state=$QUBESD_STATE_DIR
     dotnet "$QUBESD_DLL" --state-dir "$QUBESD_STATE_DIR" >"$logdir/qubesd.log" 2>&1 &
     daemon_pid=$!
     for _ in $(seq 1 120); do
