@@ -239,6 +239,10 @@ if in_group power; then
     ok qvm-start personal untrusted
     qa qvm-ls --running --raw-list; rc_is 0; out_has '^personal$'; out_has '^untrusted$'; out_has '^sys-firewall$'; verdict "qvm-start of two qubes (and their netvm)"
     ok qvm-shutdown --wait personal untrusted
+    # no client of sys-firewall runs now (dom0 has no netvm and is nobody's client)
+    qa qvm-shutdown --wait sys-firewall; rc_is 0; no_trace; verdict "qvm-shutdown --wait sys-firewall (no client running): exit 0"
+    qa qvm-check --running sys-firewall; rc_is 1; verdict "qvm-check --running sys-firewall after its shutdown: exit 1"
+    ok qvm-start --skip-if-running sys-firewall
 fi
 
 # ------------------------------------------------------------------------------------------- qvm-tags
