@@ -171,6 +171,9 @@ if in_group create; then
     qa qvm-prefs smk-sa memory; rc_is 0; out_is '600'; verdict "qvm-create --prop memory=600: applied"
     qa qvm-create --class TemplateVM --label black smk-tpl; rc_is 0; no_trace; verdict
     qa qvm-create --class DispVM --template default-dvm --label red smk-disp; rc_is 0; no_trace; verdict
+    # upstream gives every DispVM a dispid at creation (qubes/vm/dispvm.py) and addresses it in 10.138/16
+    qa qvm-prefs smk-disp dispid; rc_is 0; out_has '^[0-9]+$'; verdict "qvm-create --class DispVM: dispid set"
+    qa qvm-prefs smk-disp ip; rc_is 0; out_has '^10\.138\.[0-9]+\.[0-9]+$'; verdict "qvm-create --class DispVM: ip in 10.138/16"
     qa qvm-create --label green smk-app; rc_is 1; no_trace; verdict "qvm-create of an existing name: exit 1"
     qa qvm-create --label nosuchlabel smk-bad; rc_is 2; no_trace; err_has 'no such label'; verdict
     qa qvm-create --help-classes; rc_is 0; no_trace; out_has '^AppVM$'; out_has '^DispVM$'; out_has '^TemplateVM$'; verdict
