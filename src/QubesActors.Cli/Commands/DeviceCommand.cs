@@ -37,7 +37,10 @@ public static class DeviceCommand
 
     private static void AddActions(Command parent, QvmContext context, DeviceClass devclass)
     {
-        parent.Subcommands.Add(List(context, devclass));
+        var list = List(context, devclass);
+        parent.Subcommands.Add(list);
+        // qvm-device CLASS without a subcommand lists, as upstream's does.
+        parent.Action = list.Action;
         parent.Subcommands.Add(Attach(context, devclass));
         parent.Subcommands.Add(Detach(context, devclass));
         parent.Subcommands.Add(Assign(context, devclass));

@@ -664,7 +664,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     }
 
     private List<string> ActiveClients(string netvm) =>
-        [.. _view.Qubes.Values.Where(q => q.Name != netvm && q.Power.IsActive() && (q.ConnectedNetVm == netvm || _view.Effective(q, "netvm") == netvm))
+        // dom0 is never a client: its netvm value (inherited from default_netvm) means nothing to the network.
+        [.. _view.Qubes.Values.Where(q => q.Name != netvm && q.Class != QubeClass.AdminVM && q.Power.IsActive()
+                                          && (q.ConnectedNetVm == netvm || _view.Effective(q, "netvm") == netvm))
             .Select(q => q.Name).Order(StringComparer.Ordinal)];
 
     private void OnStart(string name, EventCause cause, IActorRef replyTo)

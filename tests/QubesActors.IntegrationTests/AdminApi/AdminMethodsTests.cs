@@ -127,6 +127,14 @@ public sealed class AdminMethodsTests(AdminDaemonFixture qubes) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_netvm_whose_only_running_client_is_dom0_shuts_down_without_force()
+    {
+        await qubes.Ok("admin.vm.Shutdown", "sys-firewall", "wait");
+        Assert.EndsWith("power_state=Halted", await qubes.Ok("admin.vm.CurrentState", "sys-firewall"));
+        await qubes.Ok("admin.vm.Start", "sys-firewall");
+    }
+
+    [Fact]
     public async Task Feature_check_with_follows_template_netvm_and_dom0()
     {
         var name = await qubes.NewAppVm("ft");
