@@ -41,14 +41,27 @@ var memConnection = ConnectionString();
 var memory = new Command("memory", "VmRSS of an idle qubesd (child process) holding N qubes, after forced GC and 2 s idle") { memQubes, memEvents, memProvider, memConnection };
 memory.SetAction((p, _) => MemoryBench.RunAsync(p.GetValue(memQubes), p.GetValue(memEvents), CheckProvider(p.GetValue(memProvider)!), Server(p.GetValue(memConnection)), commandLine));
 
+// adminapi
+var apiQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
+var apiConcurrency = new Option<string>("--concurrency") { Description = "Comma-separated client counts", DefaultValueFactory = _ => "1,16" };
+var apiReads = new Option<int>("--reads") { Description = "admin.vm.property.GetAll calls per concurrency", DefaultValueFactory = _ => 20000 };
+var apiLists = new Option<int>("--lists") { Description = "admin.vm.List calls per concurrency", DefaultValueFactory = _ => 1000 };
+var apiCycles = new Option<int>("--cycles") { Description = "Start + Shutdown+wait pairs per concurrency (distinct qubes)", DefaultValueFactory = _ => 500 };
+var apiEnv = new Option<string[]>("--daemon-env") { Description = "NAME=VALUE for the qubesd process only (repeatable), e.g. a runtime knob", AllowMultipleArgumentsPerToken = false };
+var adminapi = new Command("adminapi", "a qubesd process holding N qubes: admin.vm.List, property.GetAll, Start + Shutdown+wait over the socket, 1 and 16 clients")
+    { apiQubes, apiConcurrency, apiReads, apiLists, apiCycles, apiEnv };
+adminapi.SetAction((p, _) => AdminApiBench.RunAsync(p.GetValue(apiQubes), [.. p.GetValue(apiConcurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)],
+    p.GetValue(apiReads), p.GetValue(apiLists), p.GetValue(apiCycles), commandLine, p.GetValue(apiEnv) ?? []));
+
 // all
-var all = new Command("all", "lifecycle, recovery and memory with their defaults (SQLite)");
+var all = new Command("all", "lifecycle, recovery, memory and adminapi with their defaults (SQLite)");
 all.SetAction(async (_, _) =>
 {
     var exit = 0;
     exit |= await LifecycleBench.RunAsync(1000, 64, "sqlite", null, commandLine + "  [lifecycle --qubes 1000 --concurrency 64 --provider sqlite]");
     exit |= await RecoveryBench.RunAsync([100, 1000, 10000], 50, "sqlite", null, 3, 128, commandLine + "  [recovery --qubes 100,1000,10000 --events 50 --provider sqlite --runs 3]");
     exit |= await MemoryBench.RunAsync(1000, 50, "sqlite", null, commandLine + "  [memory --qubes 1000]");
+    exit |= await AdminApiBench.RunAsync(1000, [1, 16], 20000, 1000, 500, commandLine + "  [adminapi --qubes 1000 --concurrency 1,16]");
     return exit;
 });
 
@@ -86,5 +99,22 @@ generate.SetAction(async (p, _) =>
     return 0;
 });
 
-var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, all, recoverOnce, loadOnce, profileLoad, generate };
+var driveSocket = new Option<string>("--socket") { Required = true };
+var driveCall = new Option<string>("--call") { Description = "an Admin API method, or create | cycle (over bq00000..)", DefaultValueFactory = _ => "admin.vm.List" };
+var driveDest = new Option<string>("--dest") { DefaultValueFactory = _ => "dom0" };
+var driveCount = new Option<int>("--count") { DefaultValueFactory = _ => 1000 };
+var driveConcurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 1 };
+var drive = new Command("drive", "Calls against a running qubesd (for profiling it)") { Hidden = true };
+foreach (var o in new Option[] { driveSocket, driveCall, driveDest, driveCount, driveConcurrency })
+    drive.Options.Add(o);
+drive.SetAction((p, _) => AdminApiDrive.RunAsync(p.GetValue(driveSocket)!, p.GetValue(driveCall)!, p.GetValue(driveDest)!, p.GetValue(driveCount), p.GetValue(driveConcurrency)));
+
+var plQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
+var plIterations = new Option<int>("--iterations") { DefaultValueFactory = _ => 2000 };
+var profileList = new Command("profile-list", "The admin.vm.List answer built in-process: today's handler vs suggested variants") { Hidden = true };
+profileList.Options.Add(plQubes);
+profileList.Options.Add(plIterations);
+profileList.SetAction((p, _) => ListProfile.RunAsync(p.GetValue(plQubes), p.GetValue(plIterations)));
+
+var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
 return await root.Parse(args).InvokeAsync();

@@ -63,7 +63,7 @@ public static class Stats
 /// <summary>Plain-text table and one JSON line per result.</summary>
 public static class Report
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void Table(string title, string[] header, IEnumerable<string[]> rows)
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -11,6 +12,8 @@ namespace QubesActors.AdminApi.Client;
 /// </summary>
 public sealed class AdminClient(string socketPath, string source = "dom0")
 {
+    private readonly UnixDomainSocketEndPoint _endpoint = new(socketPath);
+
     public string SocketPath => socketPath;
 
     public async Task<AdminResponse> CallAsync(string method, string dest, string arg = "", string? payload = null, CancellationToken ct = default)
@@ -25,18 +28,41 @@ public sealed class AdminClient(string socketPath, string source = "dom0")
         using var socket = await ConnectAsync(ct).ConfigureAwait(false);
         await SendAllAsync(socket, request, ct).ConfigureAwait(false);
         socket.Shutdown(SocketShutdown.Send);
-        byte[] response;
+        // Read until EOF into a pooled buffer that grows: no per-call buffer or stream allocation, one copy into the decoded answer.
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
         try
         {
-            response = await ReadToEndAsync(socket, ct).ConfigureAwait(false);
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    (buffer, bigger) = (bigger, buffer);
+                    ArrayPool<byte>.Shared.Return(bigger);
+                }
+                int n;
+                try
+                {
+                    n = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, ct).ConfigureAwait(false);
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+                {
+                    throw new IOException("qubesd aborted the connection without a response", e);
+                }
+                if (n == 0)
+                    break;
+                length += n;
+            }
+            if (length == 0)
+                throw new IOException("qubesd closed the connection without a response");
+            return ResponseDecoder.DecodeSingle(buffer.AsSpan(0, length));
         }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+        finally
         {
-            throw new IOException("qubesd aborted the connection without a response", e);
+            ArrayPool<byte>.Shared.Return(buffer);
         }
-        if (response.Length == 0)
-            throw new IOException("qubesd closed the connection without a response");
-        return ResponseDecoder.DecodeSingle(response);
     }
 
     /// <summary>admin.Events: yields event frames (the first is connection-established) until the stream ends or <paramref name="ct"/> fires.</summary>
@@ -78,7 +104,7 @@ public sealed class AdminClient(string socketPath, string source = "dom0")
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct).ConfigureAwait(false);
+            await socket.ConnectAsync(_endpoint, ct).ConfigureAwait(false);
             return socket;
         }
         catch
@@ -94,19 +120,6 @@ public sealed class AdminClient(string socketPath, string source = "dom0")
         {
             var n = await socket.SendAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
             data = data[n..];
-        }
-    }
-
-    private static async Task<byte[]> ReadToEndAsync(Socket socket, CancellationToken ct)
-    {
-        using var response = new MemoryStream();
-        var buffer = new byte[8192];
-        while (true)
-        {
-            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
-            if (n == 0)
-                return response.ToArray();
-            response.Write(buffer, 0, n);
         }
     }
 }

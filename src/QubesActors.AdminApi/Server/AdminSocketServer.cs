@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using QubesActors.AdminApi.Methods;
 using QubesActors.AdminApi.Wire;
 using QubesActors.Runtime.Actors;
@@ -192,7 +194,18 @@ public sealed class AdminSocketServer : IAsyncDisposable
             var request = await ReadRequest(client, stopping).ConfigureAwait(false);
             if (request is null)
                 return;
-            if (!RequestFraming.TryParse(request, out var parsed, out var error))
+            AdminRequest? parsed;
+            FramingError? error;
+            try
+            {
+                RequestFraming.TryParse(request.Value.Span, out parsed, out error);
+            }
+            finally
+            {
+                // The parsed request holds copies; the pooled buffer goes back before the (possibly long) call.
+                ReturnBuffer(request.Value);
+            }
+            if (parsed is null)
             {
                 _options.Log?.Invoke($"framing error ({error!.Reason}) from pid {peer?.Pid}; connection aborted");
                 return;
@@ -255,26 +268,42 @@ public sealed class AdminSocketServer : IAsyncDisposable
         client.Shutdown(SocketShutdown.Both);
     }
 
-    /// <summary>Reads until EOF; null (drop the connection) when the request is too long or the client is too slow.</summary>
-    private async Task<byte[]?> ReadRequest(Socket client, CancellationToken stopping)
+    /// <summary>
+    /// Reads until EOF into a pooled buffer (give it back with <see cref="ReturnBuffer"/>); null (drop the connection) when
+    /// the request is too long or the client is too slow. A request is usually a few hundred bytes that come with the EOF,
+    /// so one connection costs no buffer allocation.
+    /// </summary>
+    private async Task<Memory<byte>?> ReadRequest(Socket client, CancellationToken stopping)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(_options.ReadTimeout);
-        var buffer = new byte[Math.Min(_options.MaxRequestBytes + 1, 8192)];
-        using var request = new MemoryStream();
+        var limit = _options.MaxRequestBytes + 1;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(limit, 4096));
+        var length = 0;
         try
         {
             while (true)
             {
-                var n = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (length == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(limit, buffer.Length * 2));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                var n = await client.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 if (n == 0)
-                    return request.ToArray();
-                if (request.Length + n > _options.MaxRequestBytes)
+                {
+                    var request = buffer.AsMemory(0, length);
+                    buffer = null;
+                    return request;
+                }
+                length += n;
+                if (length > _options.MaxRequestBytes)
                 {
                     _options.Log?.Invoke($"request longer than {_options.MaxRequestBytes} bytes; connection closed");
                     return null;
                 }
-                request.Write(buffer, 0, n);
             }
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
@@ -282,6 +311,17 @@ public sealed class AdminSocketServer : IAsyncDisposable
             _options.Log?.Invoke($"no complete request within {_options.ReadTimeout.TotalSeconds:0.#} s; connection dropped");
             return null;
         }
+        finally
+        {
+            if (buffer is not null)
+                ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void ReturnBuffer(Memory<byte> request)
+    {
+        if (MemoryMarshal.TryGetArray<byte>(request, out var segment) && segment.Array is { } array)
+            ArrayPool<byte>.Shared.Return(array);
     }
 
     public async ValueTask DisposeAsync()
