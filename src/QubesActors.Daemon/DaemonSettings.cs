@@ -82,7 +82,8 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
         var list = Config.GetValue("qubesd.simulated.devices")?.GetArray() ?? [];
         foreach (var group in list.Select(v => v.GetObject())
                      .Select(o => new BackendDevice(o.GetKey("class").GetString(), o.GetKey("backend").GetString(), o.GetKey("port").GetString(),
-                         o.GetKey("id").GetString(), o.GetKey("description").GetString()))
+                         o.GetKey("id").GetString(), o.GetKey("description").GetString(),
+                         Optional(o, "vendor"), Optional(o, "product"), Optional(o, "interfaces") ?? ""))
                      .GroupBy(d => d.Backend))
             devices[group.Key] = [.. group];
         return new SimulatedBackendOptions
@@ -122,4 +123,7 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
             {Mask(Config.GetConfig("qubesd").Root.ToString())}
             """;
     }
+
+    private static string? Optional(Akka.Configuration.Hocon.HoconObject o, string key) =>
+        o.Items.TryGetValue(key, out var value) ? value.GetString() : null;
 }

@@ -80,15 +80,25 @@ public static class DeviceMethods
     }
 
     public static DeviceInfo Info(DeviceClass devclass, BackendDevice d) =>
-        new(devclass, new DevicePort(d.Backend, d.Port), new DeviceId(d.DeviceId)) { Name = d.Description.Length > 0 ? d.Description : null };
+        new(devclass, new DevicePort(d.Backend, d.Port), new DeviceId(d.DeviceId))
+        {
+            Vendor = d.Vendor,
+            Product = d.Product,
+            Name = d.Description.Length > 0 ? d.Description : null,
+            Interfaces = d.Interfaces,
+        };
 
-    /// <summary>Assigned or attached devices of the destination, optionally one (by argument).</summary>
+    /// <summary>
+    /// Assigned or attached devices of the destination, optionally one (by argument). An attached device that is
+    /// also assigned is listed with its assignment (mode and options), as qubesd does; <c>manual</c> is for the rest.
+    /// </summary>
     private static string Listing(AdminCall call, DeviceClass devclass, ImmutableSortedDictionary<string, DeviceBinding> bindings)
     {
         var selected = call.Arg.Length == 0 ? null : VirtualDevice.ParseApiArgument(call.Arg);
         var exposed = Exposed(call.Snapshot, devclass).ToDictionary(d => d.Address, StringComparer.Ordinal);
         var assignments = bindings.Values
             .Where(b => b.DeviceClass == devclass.ApiName())
+            .Select(b => call.Dest.Assignments.TryGetValue(b.Key, out var assigned) ? assigned : b)
             .Select(b =>
             {
                 var port = VirtualDevice.ParseCli(b.Device).Port;
@@ -134,7 +144,7 @@ public static class DeviceMethods
 
     /// <summary>
     /// A manual attach of a device whose interfaces the frontend denies is refused (upstream vetoes it before the
-    /// attach). Simulated devices do not report interfaces, so only patterns covering an unknown interface match them.
+    /// attach). A device that reports no interfaces counts as unknown (<c>?******</c>).
     /// </summary>
     private static void CheckDenied(AdminCall call, DeviceClass devclass, BackendDevice device)
     {

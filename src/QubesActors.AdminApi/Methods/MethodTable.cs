@@ -39,6 +39,7 @@ public sealed class MethodTable
         .. FirewallMethods.All,
         .. DeviceMethods.All,
         .. LabelNotesMethods.All,
+        .. VolumeMethods.All,
     ]);
 
     public IEnumerable<AdminMethod> Methods => _methods.Values.OrderBy(m => m.Name, StringComparer.Ordinal);

@@ -93,8 +93,13 @@ public sealed record CollectionState
         return null;
     }
 
-    public bool IsDefault(QubeState qube, string property) =>
-        property is not ("name" or "qid" or "uuid" or "label" or "klass" or "dispid" or "template") && !qube.Properties.ContainsKey(property);
+    public bool IsDefault(QubeState qube, string property) => property switch
+    {
+        // dom0's uuid is the fixed default one.
+        "uuid" => qube.Class == QubeClass.AdminVM,
+        "name" or "qid" or "label" or "klass" or "dispid" or "template" => false,
+        _ => !qube.Properties.ContainsKey(property),
+    };
 
     public bool EffectiveBool(QubeState qube, string property) => PropertyValues.ParseBool(Effective(qube, property) ?? "False");
 

@@ -40,7 +40,8 @@ public sealed record PropertyDef(
         PropertyType.Bool => "bool",
         PropertyType.Vm => "vm",
         PropertyType.Label => "label",
-        PropertyType.Uuid => "uuid",
+        // qubesd sends every type but vm, int, bool and label as str (qubesadmin refuses anything else).
+        PropertyType.Uuid => "str",
         _ => "str",
     };
 }
@@ -118,12 +119,12 @@ public static class QubeProperties
         new("updateable", PropertyType.Bool, "True if this machine may be updated on its own.", Default: (_, q) => PropertyValues.Bool(!q.Class.HasTemplate()), ReadOnly: true),
         new("installed_by_rpm", PropertyType.Bool, "If this domain's image was installed from package tracked by package manager.", Default: (_, _) => "False", AppliesTo: NotAdmin),
         new("mac", PropertyType.Str, "MAC address of the NIC emulated inside VM", Default: (_, _) => "00:16:3e:5e:6c:00", AppliesTo: NotAdmin, CopiedToDisposable: true),
-        new("ip", PropertyType.Str, "IP address of this domain.", Default: (c, q) => c.Effective(q, "netvm") is null ? null : Addressing.Ip(q), ReadOnly: true, AppliesTo: NotAdmin),
-        new("visible_ip", PropertyType.Str, "IP address of this domain as seen by the domain.", Default: (c, q) => c.Effective(q, "netvm") is null ? null : Addressing.Ip(q), ReadOnly: true, AppliesTo: NotAdmin),
+        new("ip", PropertyType.Str, "IP address of this domain.", Default: (c, q) => Addressing.IsNetworked(c, q) ? Addressing.Ip(q) : null, ReadOnly: true, AppliesTo: NotAdmin),
+        new("visible_ip", PropertyType.Str, "IP address of this domain as seen by the domain.", Default: (c, q) => Addressing.IsNetworked(c, q) ? Addressing.Ip(q) : null, ReadOnly: true, AppliesTo: NotAdmin),
         new("gateway", PropertyType.Str, "Gateway for other domains that use this domain as netvm.",
             Default: (c, q) => PropertyValues.ParseBool(c.Effective(q, "provides_network") ?? "False") ? Addressing.Ip(q) : null, ReadOnly: true, AppliesTo: NotAdmin),
-        new("dns", PropertyType.Str, "DNS servers set up for this domain.", Default: (c, q) => c.Effective(q, "netvm") is null ? null : "10.139.1.1 10.139.1.2", ReadOnly: true, AppliesTo: NotAdmin),
-        new("xid", PropertyType.Int, "Xen ID or -1 if domain is not running.", Default: (_, q) => q.Power.IsActive() ? (q.Qid + 1).ToString(CultureInfo.InvariantCulture) : "-1", ReadOnly: true),
+        new("dns", PropertyType.Str, "DNS servers set up for this domain.", Default: (c, q) => Addressing.IsNetworked(c, q) ? "10.139.1.1 10.139.1.2" : null, ReadOnly: true, AppliesTo: NotAdmin),
+        new("xid", PropertyType.Int, "Xen ID or -1 if domain is not running.", Default: (_, q) => q.Class == QubeClass.AdminVM ? "0" : q.Power.IsActive() ? (q.Qid + 1).ToString(CultureInfo.InvariantCulture) : "-1", ReadOnly: true),
         new("start_time", PropertyType.Str, "Tells when machine was started.", Default: (_, q) => q.StartTime?.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) ?? "", ReadOnly: true, AppliesTo: NotAdmin),
         new("dispid", PropertyType.Int, "Internal, persistent identifier of particular DispVM.", WriteOnce: true, AppliesTo: c => c == QubeClass.DispVM),
         new("auto_cleanup", PropertyType.Bool, "automatically remove this VM upon shutdown", Default: (_, _) => "False", AppliesTo: c => c == QubeClass.DispVM),
@@ -180,7 +181,17 @@ public static class QubeProperties
 /// <summary>Qubes' addressing (docs/qubes-semantics.md §1.1).</summary>
 public static class Addressing
 {
-    public static string Ip(QubeState q) => q.DispId is { } dispId
-        ? $"10.138.{dispId / 254 % 254}.{dispId % 254 + 1}"
-        : $"10.137.{q.Qid >> 8 & 0xff}.{q.Qid & 0xff}";
+    public static string Ip(QubeState q) => q.DispId is { } dispId ? VmIdToIpv4("10.138", dispId) : VmIdToIpv4("10.137", q.Qid);
+
+    /// <summary>
+    /// Upstream's mapping: ids below 255 keep <c>.0.&lt;id&gt;</c>; larger ones skip the .0 and .255 host parts
+    /// (some systems assume a /24), i.e. <c>(id-1)/254 . (id-1)%254+1</c>.
+    /// </summary>
+    public static string VmIdToIpv4(string prefix, int id) => id < 255
+        ? $"{prefix}.{id >> 8 & 0xff}.{id & 0xff}"
+        : $"{prefix}.{(id - 1) / 254}.{(id - 1) % 254 + 1}";
+
+    /// <summary>A qube that can reach the network: it provides network itself, or it has a netvm.</summary>
+    public static bool IsNetworked(CollectionState c, QubeState q) =>
+        PropertyValues.ParseBool(c.Effective(q, "provides_network") ?? "False") || c.Effective(q, "netvm") is not null;
 }

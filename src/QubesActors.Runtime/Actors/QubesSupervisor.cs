@@ -391,7 +391,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         switch (message)
         {
             case CreateQube c:
-                Create(CollectionRules.CreateQube(_view, c.Class, c.Name, c.Label, c.Template, c.Properties, c.Caller.Cause($"admin.vm.Create.{c.Class}"), now, Guid.NewGuid())
+                // Every DispVM has a dispid, named ones too: it gives the 10.138 address.
+                var namedDispId = c.Class == QubeClass.DispVM ? _view.NextDispId(Random.Shared.Next, now) : (int?)null;
+                Create(CollectionRules.CreateQube(_view, c.Class, c.Name, c.Label, c.Template, c.Properties, c.Caller.Cause($"admin.vm.Create.{c.Class}"), now, Guid.NewGuid(), namedDispId)
                     with { Tags = [$"created-by-{c.Caller.Name}"] });
                 break;
             case CreateDisposable d:

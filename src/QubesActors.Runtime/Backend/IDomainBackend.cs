@@ -20,8 +20,12 @@ public sealed record DomainSpec(
 /// <summary>A domain the backend reports as existing, for reconciliation after a daemon restart.</summary>
 public sealed record RunningDomain(Guid Uuid, string Name, PowerState State);
 
-/// <summary>A device a backend domain exposes.</summary>
-public sealed record BackendDevice(string DeviceClass, string Backend, string Port, string DeviceId, string Description)
+/// <summary>
+/// A device a backend domain exposes: what the backend reports about it (vendor, product, interface codes such as
+/// <c>u080650</c>; empty when unknown) besides a human-readable name.
+/// </summary>
+public sealed record BackendDevice(string DeviceClass, string Backend, string Port, string DeviceId, string Description,
+    string? Vendor = null, string? Product = null, string Interfaces = "")
 {
     public string Address => $"{Backend}:{Port}";
 }

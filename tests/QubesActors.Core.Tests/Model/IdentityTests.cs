@@ -141,7 +141,27 @@ public class IdentityTests
         var w = TestWorld.Installed();
         var disp = w.CreateDisposable("default-dvm", dispId: 300);
         Assert.Equal("disp300", disp);
-        Assert.Equal($"10.138.{300 / 254 % 254}.{300 % 254 + 1}", w.Effective(disp, "ip"));
+        // Upstream's vmid_to_ipv4: ids from 255 on skip the .0 and .255 host parts: 299 / 254 = 1, 299 % 254 + 1 = 46.
+        Assert.Equal("10.138.1.46", w.Effective(disp, "ip"));
+    }
+
+    [Theory]
+    [InlineData(1, "10.137.0.1")]
+    [InlineData(254, "10.137.0.254")]
+    [InlineData(255, "10.137.1.1")]
+    [InlineData(508, "10.137.1.254")]
+    [InlineData(509, "10.137.2.1")]
+    [InlineData(2638, "10.137.10.98")]
+    [InlineData(9999, "10.137.39.93")]
+    public void Addresses_follow_upstreams_vmid_mapping(int id, string ip) => Assert.Equal(ip, Addressing.VmIdToIpv4("10.137", id));
+
+    [Fact]
+    public void A_network_provider_without_netvm_is_networked_and_has_an_address()
+    {
+        var w = TestWorld.Installed();
+        Assert.Null(w.Effective("sys-net", "netvm"));
+        Assert.Equal($"10.137.0.{w["sys-net"].Qid}", w.Effective("sys-net", "ip"));
+        Assert.Equal("10.139.1.1 10.139.1.2", w.Effective("sys-net", "dns"));
     }
 
     [Fact]

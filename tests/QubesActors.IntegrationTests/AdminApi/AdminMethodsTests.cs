@@ -226,9 +226,12 @@ public sealed class AdminMethodsTests(AdminDaemonFixture qubes) : IClassFixture<
         Assert.StartsWith("00_14.0:8086:a36d device_id='8086:a36d' port_id='00_14.0' devclass='pci' backend_domain='dom0' ", pci);
         Assert.Equal(2, pci.Count(c => c == '\n'));
         Assert.Equal(1, (await qubes.Ok("admin.vm.device.pci.Available", "dom0", "00_1f.6")).Count(c => c == '\n'));
-        Assert.Contains("2-1:0781:5583 device_id='0781:5583' port_id='2-1' devclass='usb' backend_domain='sys-usb'",
+        Assert.Equal("2-1:0781:5583 device_id='0781:5583' port_id='2-1' devclass='usb' backend_domain='sys-usb' vendor='SanDisk Corp.' product='Ultra Fit' name='SanDisk Ultra Fit' interfaces='u080650'\n",
             await qubes.Ok("admin.vm.device.usb.Available", "sys-usb"));
         Assert.Equal("", await qubes.Ok("admin.vm.device.usb.Available", "work"));
+        // sys-net's network card is assigned (required) and attached: Attached reports the assignment.
+        Assert.Equal("dom0+00_1f.6:8086:15be device_id='8086:15be' port_id='00_1f.6' devclass='pci' backend_domain='dom0' mode='required' frontend_domain='sys-net' _no-strict-reset='True'\n",
+            await qubes.Ok("admin.vm.device.pci.Attached", "sys-net"));
     }
 
     [Fact]
@@ -267,13 +270,13 @@ public sealed class AdminMethodsTests(AdminDaemonFixture qubes) : IClassFixture<
         Assert.Equal("DeviceNotAssigned", (await qubes.Error("admin.vm.device.usb.Detach", name, "sys-usb+2-1")).ClassName);
         Assert.Equal("ProtocolError", (await qubes.Error("admin.vm.device.usb.Attach", name, "sys-usb+9-9", "")).ClassName);
 
-        // Devices whose interface is unknown are covered by the pattern '?' (padded to '?******').
+        // The stick reports interface u080650 (mass storage): the prefix 'u08' is padded to the pattern 'u08****'.
         Assert.Equal("", await qubes.Ok("admin.vm.device.denied.List", name));
-        await qubes.Ok("admin.vm.device.denied.Add", name, "", "b******?******");
-        Assert.Equal("b******\n?******\n", await qubes.Ok("admin.vm.device.denied.List", name));
+        await qubes.Ok("admin.vm.device.denied.Add", name, "", "b****** u08");
+        Assert.Equal("b******\nu08****\n", await qubes.Ok("admin.vm.device.denied.List", name));
         Assert.Equal("PermissionDenied", (await qubes.Error("admin.vm.device.usb.Attach", name, "sys-usb+2-1", "")).ClassName);
         Assert.Equal("QubesValueError", (await qubes.Error("admin.vm.device.denied.Remove", name, "", "u******")).ClassName);
-        await qubes.Ok("admin.vm.device.denied.Remove", name, "", "?******");
+        await qubes.Ok("admin.vm.device.denied.Remove", name, "", "u08****");
         Assert.Equal("b******\n", await qubes.Ok("admin.vm.device.denied.List", name));
         await qubes.Ok("admin.vm.device.usb.Attach", name, "sys-usb+2-1", "");
         await qubes.Ok("admin.vm.device.denied.Remove", name, "", "all");
@@ -312,6 +315,20 @@ public sealed class AdminMethodsTests(AdminDaemonFixture qubes) : IClassFixture<
         Assert.Equal(65_000, (await qubes.Ok("admin.vm.notes.Get", name)).Length);
         await qubes.Ok("admin.vm.notes.Set", name, "", "bank only — never browse\nsecond line");
         Assert.Equal("bank only — never browse\nsecond line", await qubes.Ok("admin.vm.notes.Get", name));
+    }
+
+    [Fact]
+    public async Task Volumes_are_listed_and_described_read_only()
+    {
+        Assert.Equal("", await qubes.Ok("admin.vm.volume.List", "dom0"));
+        Assert.Equal("root\nprivate\nvolatile\nkernel\n", await qubes.Ok("admin.vm.volume.List", "work"));
+        Assert.Equal("pool=varlibqubes\nvid=appvms/work/root\nsize=21474836480\nusage=0\nrw=True\nsource=vm-templates/debian-13/root\npath=\n" +
+                     "save_on_stop=False\nsnap_on_start=True\nrevisions_to_keep=0\nephemeral=False\nis_outdated=False\n",
+            await qubes.Ok("admin.vm.volume.Info", "work", "root"));
+        Assert.Contains("save_on_stop=True\n", await qubes.Ok("admin.vm.volume.Info", "debian-13", "root"));
+        Assert.Contains("size=2147483648\n", await qubes.Ok("admin.vm.volume.Info", "work", "private"));
+        Assert.Equal(("PermissionDenied", "Argument not in 'work volumes'"), Pair(await qubes.Error("admin.vm.volume.Info", "work", "swap")));
+        Assert.Equal("ProtocolError", (await qubes.Error("admin.vm.volume.Resize", "work", "private", "1")).ClassName);
     }
 
     [Fact]
