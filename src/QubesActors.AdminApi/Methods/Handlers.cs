@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text;
 using QubesActors.Core.Model;
 using QubesActors.Runtime.Actors;
@@ -20,6 +22,23 @@ internal static class Handlers
     }
 
     public static Task<AdminReply> Ok(string content) => Task.FromResult<AdminReply>(new AdminReply.Ok(content));
+
+    // Collection states are immutable and replaced on every change: an answer computed from one state holds until
+    // the next change, so the large read answers (List, GetAll) are computed once per state and shared by every
+    // caller until then (qvm-ls and GUI widgets poll them). They go away with their state.
+    private static readonly ConditionalWeakTable<CollectionState, ConcurrentDictionary<string, AdminReply.Ok>> Answers = new();
+
+    /// <summary>The answer <paramref name="compute"/> gives for <paramref name="key"/> in <paramref name="state"/>, kept encoded.</summary>
+    public static Task<AdminReply> Cached(CollectionState state, string key, Func<CollectionState, string> compute)
+    {
+        var answers = Answers.GetValue(state, static _ => new ConcurrentDictionary<string, AdminReply.Ok>(StringComparer.Ordinal));
+        var answer = answers.GetOrAdd(key, static (_, arg) =>
+        {
+            var content = arg.compute(arg.state);
+            return new AdminReply.Ok(content) { EncodedFrame = Wire.AdminFrames.EncodeOk(content) };
+        }, (state, compute));
+        return Task.FromResult<AdminReply>(answer);
+    }
 
     /// <summary>Lines each ending in '\n' (upstream joins <c>'{}\n'</c> per item).</summary>
     public static string Lines(IEnumerable<string> lines)

@@ -12,7 +12,8 @@ public static class PropertyMethods
         Read("admin.vm.property.List", DestinationKind.Any, (call, _) => Ok(Lines(QubeProperties.For(call.Dest.Class).Select(p => p.Name)))),
         Read("admin.vm.property.Get", DestinationKind.Any, (call, _) => Ok(QubeValue(call.State, call.Dest, call.Arg)), arg: Presence.Required),
         Read("admin.vm.property.GetAll", DestinationKind.Any, (call, _) =>
-            Ok(Lines(QubeProperties.For(call.Dest.Class).Select(p => $"{p.Name} {Escape(QubeValue(call.State, call.Dest, p.Name))}")))),
+            Cached(call.State, "admin.vm.property.GetAll " + call.Dest.Name, state => Lines(QubeProperties.For(call.Dest.Class)
+                .Select(p => $"{p.Name} {Escape(QubeValue(state, call.Dest, p.Name))}")))),
         Write("admin.vm.property.Set", DestinationKind.Any, (call, ct) =>
             Send(call, new QubesProtocol.SetProperty(call.Dest.Name, call.Arg, call.UntrustedPayloadAscii(), call.Caller), ct),
             arg: Presence.Required, payload: Presence.Optional),

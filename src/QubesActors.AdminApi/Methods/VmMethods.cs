@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
-using QubesActors.AdminApi.Wire;
 using QubesActors.Core.Errors;
 using QubesActors.Core.Model;
 using QubesActors.Runtime.Actors;
@@ -28,28 +26,22 @@ public static class VmMethods
 
     /// <summary><c>&lt;name&gt; class=&lt;Class&gt; state=&lt;State&gt; uuid=&lt;uuid&gt;</c> per qube: all for dom0, else only the destination.</summary>
     private static Task<AdminReply> List(AdminCall call, CancellationToken _) =>
-        call.DestIsAdmin ? Task.FromResult<AdminReply>(FullList(call.State)) : Ok(ListLine(call.Dest) + "\n");
+        call.DestIsAdmin ? Cached(call.State, "admin.vm.List", FullList) : Ok(ListLine(call.Dest) + "\n");
 
-    // States are immutable and replaced on every change: the answer for one state is computed once and reused by
-    // every List until the next change (a qvm-ls polling loop costs nothing), and dropped with its state.
-    private static readonly ConditionalWeakTable<CollectionState, AdminReply.Ok> ListCache = new();
-
-    private static AdminReply.Ok FullList(CollectionState state) =>
-        ListCache.GetValue(state, static s =>
+    private static string FullList(CollectionState state)
+    {
+        var qubes = state.Qubes.Values.ToArray();
+        Array.Sort(qubes, static (a, b) => (a.Class == QubeClass.AdminVM, b.Class == QubeClass.AdminVM) switch
         {
-            var qubes = s.Qubes.Values.ToArray();
-            Array.Sort(qubes, static (a, b) => (a.Class == QubeClass.AdminVM, b.Class == QubeClass.AdminVM) switch
-            {
-                (true, false) => -1,
-                (false, true) => 1,
-                _ => string.CompareOrdinal(a.Name, b.Name),
-            });
-            var text = new System.Text.StringBuilder(qubes.Length * 80);
-            foreach (var q in qubes)
-                text.Append(ListLine(q)).Append('\n');
-            var content = text.ToString();
-            return new AdminReply.Ok(content) { EncodedFrame = AdminFrames.EncodeOk(content) };
+            (true, false) => -1,
+            (false, true) => 1,
+            _ => string.CompareOrdinal(a.Name, b.Name),
         });
+        var text = new System.Text.StringBuilder(qubes.Length * 80);
+        foreach (var q in qubes)
+            text.Append(ListLine(q)).Append('\n');
+        return text.ToString();
+    }
 
     public static string ListLine(QubeState q) => $"{q.Name} class={q.Class} state={q.Power.Wire()} uuid={q.Uuid}";
 

@@ -74,6 +74,8 @@ public static class StartCommand
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(inv.Ct);
         var subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Set when the qube's own start event has been read: the events before it are in the stream ahead of it.
+        var seenOwnStart = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var watcher = Task.Run(async () =>
         {
             try
@@ -95,6 +97,8 @@ public static class StartCommand
                             report($"{e.Subject} failed to start: {e.Argument("reason")}");
                             break;
                     }
+                    if (e.Subject == name && e.Name is "domain-start" or "domain-start-failed")
+                        seenOwnStart.TrySetResult();
                 }
             }
             catch (Exception) when (stop.IsCancellationRequested)
@@ -116,6 +120,8 @@ public static class StartCommand
         try
         {
             await inv.Api.CallAsync("admin.vm.Start", name, ct: inv.Ct).ConfigureAwait(false);
+            // The answer can overtake the last events still unread in the stream: report them before stopping.
+            await seenOwnStart.Task.WaitAsync(TimeSpan.FromSeconds(2), inv.Ct).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
         }
         finally
         {

@@ -653,21 +653,31 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     {
         var cause = EventCause.System("reconciliation after daemon restart");
         var backendActive = r.BackendState is { } b && b.IsActive();
+        var done = new Reconciled(Name);
         if (_state.Class == QubeClass.AdminVM)
+        {
+            _collection.Tell(done);
             return;
+        }
         if (_state.Power.IsActive() && !backendActive)
         {
             // Gone while qubesd was down: shut down on request or crashed, nobody can tell. It is left down rather
             // than restarted against a user's shutdown; qubes with autostart come back through autostart.
-            Stopped(StopKind.Shutdown, "not running after daemon restart (stopped while qubesd was down)", cause, () => { });
+            Stopped(StopKind.Shutdown, "not running after daemon restart (stopped while qubesd was down)", cause, () => _collection.Tell(done));
         }
         else if (backendActive && _state.Power != r.BackendState)
         {
-            Persist([new QubeAdopted(r.BackendState!.Value) { Time = Now, Cause = cause }], ApplyClientFirewalls);
+            Persist([new QubeAdopted(r.BackendState!.Value) { Time = Now, Cause = cause }], () =>
+            {
+                ApplyClientFirewalls();
+                _collection.Tell(done);
+            });
         }
-        else if (backendActive)
+        else
         {
-            ApplyClientFirewalls();
+            if (backendActive)
+                ApplyClientFirewalls();
+            _collection.Tell(done);
         }
     }
 

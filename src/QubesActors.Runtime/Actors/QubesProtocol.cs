@@ -149,6 +149,8 @@ internal static class QubeProtocol
     public sealed record DetachDeviceNow(string DeviceClass, BackendDevice Device, string Reason, EventCause Cause, IActorRef? ReplyTo);
     /// <summary>Backend reconciliation after a daemon restart: what the backend reports for this domain.</summary>
     public sealed record Reconcile(PowerState? BackendState);
+    /// <summary>A qube's answer to <see cref="Reconcile"/>, once what it found is persisted.</summary>
+    public sealed record Reconciled(string Name);
     public sealed record MarkFailed(string Reason);
     public sealed record RecordRestart(int Attempt, TimeSpan Delay, RestartType Type);
 

@@ -36,8 +36,16 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     private readonly Dictionary<string, IActorRef> _groupOf = new(StringComparer.Ordinal);
     /// <summary>Qubes whose actor moves to another group (e.g. an app qube that became a netvm): messages wait here.</summary>
     private readonly Dictionary<string, List<(object Message, IActorRef Sender)>> _moving = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _quarantined = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ImmutableArray<BackendDevice>> _available = new(StringComparer.Ordinal);
+    // Immutable, so that a snapshot shares them instead of copying them on every read.
+    private ImmutableSortedDictionary<string, string> _quarantined = ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal);
+    private ImmutableDictionary<string, ImmutableArray<BackendDevice>> _available = ImmutableDictionary.Create<string, ImmutableArray<BackendDevice>>(StringComparer.Ordinal);
+    private CollectionSnapshot? _snapshot;
+    /// <summary>Qubes whose reconciliation after a restart has not finished; the daemon is not ready before.</summary>
+    private readonly HashSet<string> _reconciling = new(StringComparer.Ordinal);
+    private Dictionary<string, RunningDomain>? _runningAtStart;
+    private static readonly TimeSpan ReconcileTimeout = TimeSpan.FromSeconds(30);
+    private sealed record ReconcileOverdue;
+    private sealed record AutostartDue;
     /// <summary>Devices with an attach in flight, and to which qube (cleared by <see cref="AttachEnded"/>).</summary>
     private readonly Dictionary<string, string> _attaching = new(StringComparer.Ordinal);
     /// <summary>Which netvm currently enforces which client's rules, and the rules sent.</summary>
@@ -139,6 +147,8 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case FirewallRuleExpired f: SyncFirewall(f.Client); return;
             case AttachEnded a: _attaching.Remove(a.DeviceKey); return;
             case BackendDomains: return;
+            case AutostartDue: Autostart(); return;
+            case Reconciled or ReconcileOverdue: return;
             case Status.Failure f: _log.Error(f.Cause, "background task failed"); return;
         }
         if (message is IQubesCommand command && IsLifecycle(command))
@@ -189,6 +199,14 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case BackendDomains b:
                 Reconcile(b.Domains);
                 break;
+            case Reconciled r:
+                if (_reconciling.Remove(r.Name) && _reconciling.Count == 0)
+                    FinishStart();
+                break;
+            case ReconcileOverdue when _runningAtStart is not null:
+                _log.Warning("{0} qubes did not finish reconciliation in time: {1}", _reconciling.Count, string.Join(", ", _reconciling.Order(StringComparer.Ordinal)));
+                FinishStart();
+                break;
             default:
                 Stash.Stash();
                 break;
@@ -204,7 +222,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             _log.Error("journal: {0}", problem);
         _view = _confirmed = recovered.State;
         foreach (var (name, reason) in recovered.Quarantined)
-            _quarantined[name] = reason;
+            _quarantined = _quarantined.SetItem(name, reason);
         var collection = journal.Collection;
         _collectionStream = new JournalStream(JournalSettings.CollectionPersistenceId, collection?.LastSequenceNr ?? 0, collection?.LastHash ?? "", _journal);
         foreach (var qube in _view.Qubes.Values)
@@ -219,20 +237,40 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         _backend.ListDomainsAsync(CancellationToken.None).PipeTo(Self, success: list => new BackendDomains(list));
     }
 
-    /// <summary>Domains keep running while the daemon is down: take over what runs, record what died.</summary>
+    /// <summary>
+    /// Domains keep running while the daemon is down: take over what runs, record what died. The daemon is ready
+    /// (serves the Admin API) only once every qube has reconciled, so that no caller sees a state that is already
+    /// known to be wrong (a qube listed Running whose domain is gone).
+    /// </summary>
     private void Reconcile(IReadOnlyList<RunningDomain> running)
     {
         var byName = running.ToDictionary(d => d.Name, StringComparer.Ordinal);
+        _runningAtStart = byName;
         foreach (var qube in _view.Qubes.Values)
         {
             if (qube.Class == QubeClass.AdminVM || _quarantined.ContainsKey(qube.Name))
                 continue;
             byName.TryGetValue(qube.Name, out var domain);
             if (qube.Power.IsActive() || domain is not null)
+            {
+                _reconciling.Add(qube.Name);
                 ToActor(qube.Name, new Reconcile(domain?.State));
+            }
             if (domain is not null)
                 _enforced.Remove(qube.Name);
         }
+        if (_reconciling.Count == 0)
+            FinishStart();
+        else
+            Timers.StartSingleTimer("reconcile-overdue", new ReconcileOverdue(), ReconcileTimeout);
+    }
+
+    private void FinishStart()
+    {
+        if (_ready || _runningAtStart is not { } byName)
+            return;
+        _reconciling.Clear();
+        Timers.Cancel("reconcile-overdue");
         _ready = true;
         ListDevices(CollectionState.AdminName);
         foreach (var qube in _view.Qubes.Values.Where(q => byName.ContainsKey(q.Name)))
@@ -243,8 +281,16 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         foreach (var w in _readyWaiters)
             w.Tell(new Ready(_recoveryTime, _view.Qubes.Count, _quarantined.Count, _journalWasEmpty));
         Stash.UnstashAll();
-        // Autostart (qubesd starts these at boot); the netvm chain comes up on the way.
-        foreach (var qube in _view.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM && !q.Power.IsActive() && !byName.ContainsKey(q.Name)
+        // After the stashed changes of the reconciliation (a qube found stopped is Halted by then), so that a qube
+        // with autostart whose domain died while qubesd was down comes back too.
+        Self.Tell(new AutostartDue());
+    }
+
+    /// <summary>Autostart (qubesd starts these at boot); the netvm chain comes up on the way. Adopted domains are left alone.</summary>
+    private void Autostart()
+    {
+        var adopted = _runningAtStart ?? [];
+        foreach (var qube in _view.Qubes.Values.Where(q => q.Class != QubeClass.AdminVM && !q.Power.IsActive() && !adopted.ContainsKey(q.Name)
                                                             && !q.Failed && !_quarantined.ContainsKey(q.Name) && _view.EffectiveBool(q, "autostart")))
             OnStart(qube.Name, EventCause.System("autostart"), _results);
     }
@@ -273,8 +319,13 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             group.Tell(new ToQube(name, message), Sender);
     }
 
-    private CollectionSnapshot Snapshot() =>
-        new(_view, _quarantined.ToImmutableSortedDictionary(), _available.ToImmutableDictionary(), true);
+    /// <summary>The same snapshot object until something in it changes: Admin API reads ask for one per call.</summary>
+    private CollectionSnapshot Snapshot()
+    {
+        if (_snapshot is not { } s || !ReferenceEquals(s.State, _view) || !ReferenceEquals(s.Quarantined, _quarantined) || !ReferenceEquals(s.AvailableDevices, _available))
+            _snapshot = s = new(_view, _quarantined, _available, true);
+        return s;
+    }
 
     // ------------------------------------------------------------------ collection changes
 
@@ -734,7 +785,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
         if (!_view.Qubes.ContainsKey(name) || !_groupOf.TryGetValue(name, out var group) || !group.Equals(Sender) || _moving.ContainsKey(name))
             return;
         _groupOf.Remove(name);
-        _quarantined[name] = "its actor failed repeatedly and was stopped";
+        _quarantined = _quarantined.SetItem(name, "its actor failed repeatedly and was stopped");
         _log.Error("qube {0} quarantined: its actor failed repeatedly", name);
         // Changes it had not answered will not be answered by it: answer them here and take them out of the view.
         foreach (var (id, flight) in _inFlight.Where(f => f.Value.Qube == name).ToList())
@@ -886,7 +937,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
     {
         if (d.Backend != CollectionState.AdminName && _view.Find(d.Backend) is not { Power: PowerState.Running })
             return;
-        _available[d.Backend] = [.. d.Devices];
+        _available = _available.SetItem(d.Backend, [.. d.Devices]);
         if (d.Devices.Count == 0)
             return;
         foreach (var device in d.Devices)
@@ -903,13 +954,13 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
                 ToActor(died.Domain, new DomainDied(died.Crashed, died.Reason));
                 break;
             case BackendEvent.DeviceAppeared appeared:
-                _available[appeared.Domain] = _available.GetValueOrDefault(appeared.Domain, []).Add(appeared.Device);
+                _available = _available.SetItem(appeared.Domain, _available.GetValueOrDefault(appeared.Domain, []).Add(appeared.Device));
                 _events.Tell(QubesEventNotice.Of(appeared.Domain, $"device-added:{appeared.Device.DeviceClass}", ("device", appeared.Device.Address)));
                 foreach (var frontend in _view.Qubes.Values.Where(q => q.Power == PowerState.Running && q.Assignments.Count > 0))
                     AutoAttach(frontend);
                 break;
             case BackendEvent.DeviceVanished vanished:
-                _available[vanished.Domain] = _available.GetValueOrDefault(vanished.Domain, []).Remove(vanished.Device);
+                _available = _available.SetItem(vanished.Domain, _available.GetValueOrDefault(vanished.Domain, []).Remove(vanished.Device));
                 _events.Tell(QubesEventNotice.Of(vanished.Domain, $"device-removed:{vanished.Device.DeviceClass}", ("device", vanished.Device.Address)));
                 DetachEverywhere(vanished.Device, $"device vanished from {vanished.Domain}");
                 break;
@@ -918,8 +969,9 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
 
     private void DevicesGone(string backendName)
     {
-        if (!_available.Remove(backendName, out var devices))
+        if (!_available.TryGetValue(backendName, out var devices))
             return;
+        _available = _available.Remove(backendName);
         foreach (var device in devices)
         {
             _events.Tell(QubesEventNotice.Of(backendName, $"device-removed:{device.DeviceClass}", ("device", device.Address)));
