@@ -53,6 +53,37 @@ public sealed class DaemonProcessTests(ITestOutputHelper output) : IDisposable
             .ToDictionary(l => l[..l.IndexOf(' ')], l => l.Split(' ').Single(f => f.StartsWith("state=", StringComparison.Ordinal))["state=".Length..]);
 
     [Fact]
+    public async Task Domains_that_died_while_qubesd_was_down_are_never_listed_running_and_autostart_brings_them_back()
+    {
+        using (var daemon = await QubesdProcess.StartAsync(_stateDir))
+        {
+            await WaitSettledAsync(daemon);
+            Assert.True((await daemon.CallAsync("admin.vm.Create.AppVM", "dom0", "", "name=gone label=red")).IsOk);
+            Assert.True((await daemon.CallAsync("admin.vm.Start", "gone")).IsOk);
+            daemon.Kill();
+        }
+        // While qubesd is down, sys-usb (autostart) and gone (no autostart) die.
+        var file = Path.Combine(_stateDir, "simulated-backend.json");
+        var domains = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(file))!.AsArray();
+        foreach (var dead in domains.Where(d => d!["Name"]!.GetValue<string>() is "sys-usb" or "gone").ToList())
+            domains.Remove(dead);
+        File.WriteAllText(file, domains.ToJsonString());
+
+        using (var daemon = await QubesdProcess.StartAsync(_stateDir))
+        {
+            // The very first answer already knows: nothing is listed Running without a domain behind it.
+            var first = ListStates((await daemon.CallAsync("admin.vm.List", "dom0")).OkText);
+            Assert.Equal("Halted", first["gone"]);
+            // sys-usb is either still Halted or already autostarted again (then its domain exists).
+            Assert.True(first["sys-usb"] != "Running" || QubesdProcess.BackendRunning(_stateDir).Contains("sys-usb"), first["sys-usb"]);
+            await AdminApi.AdminDaemonFixture.WaitUntilAsync(async () =>
+                ListStates((await daemon.CallAsync("admin.vm.List", "dom0")).OkText)["sys-usb"] == "Running");
+            Assert.Contains("sys-usb", QubesdProcess.BackendRunning(_stateDir));
+            Assert.Equal("Halted", ListStates((await daemon.CallAsync("admin.vm.List", "dom0")).OkText)["gone"]);
+        }
+    }
+
+    [Fact]
     public async Task Sigkill_in_a_burst_loses_no_acknowledged_change_and_readopts_running_domains()
     {
         var calls = new ConcurrentQueue<CallRecord>();
