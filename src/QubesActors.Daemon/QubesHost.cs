@@ -146,7 +146,7 @@ public sealed class StartupService(ActorRegistry registry, DaemonSettings settin
 }
 
 /// <summary>Where and how qubesd serves the Admin API: --socket, else qubesd.socket, else &lt;state-dir&gt;/qubesd.sock.</summary>
-public sealed record AdminApiHosting(string SocketPath, TimeSpan ReadTimeout, int MaxConnections, TimeSpan CommandTimeout)
+public sealed record AdminApiHosting(string SocketPath, TimeSpan ReadTimeout, int MaxConnections, TimeSpan CommandTimeout, string SocketGroup = "qubes")
 {
     public static AdminApiHosting From(DaemonSettings settings, string? socketOption)
     {
@@ -154,7 +154,8 @@ public sealed record AdminApiHosting(string SocketPath, TimeSpan ReadTimeout, in
             !string.IsNullOrEmpty(socketOption) ? Path.GetFullPath(socketOption) : settings.SocketPath,
             settings.Config.GetTimeSpan("qubesd.admin-api.read-timeout", TimeSpan.FromSeconds(30)),
             settings.Config.GetInt("qubesd.admin-api.max-connections", 64),
-            settings.Config.GetTimeSpan("qubesd.admin-api.command-timeout", TimeSpan.FromMinutes(2)));
+            settings.Config.GetTimeSpan("qubesd.admin-api.command-timeout", TimeSpan.FromMinutes(2)),
+            settings.Config.GetString("qubesd.admin-api.socket-group", "qubes"));
     }
 }
 
@@ -173,6 +174,7 @@ public sealed class AdminSocketService(AdminApiHosting hosting, ILogger<AdminSoc
             SocketPath = hosting.SocketPath,
             ReadTimeout = hosting.ReadTimeout,
             MaxConnections = hosting.MaxConnections,
+            SocketGroup = hosting.SocketGroup,
             Log = message => log.LogWarning("{Message}", message),
         }, dispatcher);
         server.Start();

@@ -74,6 +74,36 @@ public sealed class SocketServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Socket_is_given_to_the_configured_group_when_it_exists()
+    {
+        // 'daemon' (gid 1) exists on every Debian system; the tests run as root, who may give files to any group.
+        var gid = SocketGroup.Find("daemon");
+        Assert.NotNull(gid);
+        var path = Path.Combine(_dir, "g.sock");
+        await using (var server = new AdminSocketServer(new AdminServerOptions { SocketPath = path, SocketGroup = "daemon" }, new AdminDispatcher(_qubes, MethodTable.Default)))
+        {
+            server.Start();
+            Assert.Equal($"{gid}", await StatGroup(path));
+        }
+        var missing = Path.Combine(_dir, "m.sock");
+        await using (var server = new AdminSocketServer(new AdminServerOptions { SocketPath = missing, SocketGroup = "no-such-group-here" }, new AdminDispatcher(_qubes, MethodTable.Default)))
+        {
+            server.Start();
+            // No such group: the socket keeps the daemon's group, like any file it creates.
+            Assert.Equal(await StatGroup(_dir), await StatGroup(missing));
+        }
+        Assert.Null(SocketGroup.Find("no-such-group-here"));
+    }
+
+    private static async Task<string> StatGroup(string path)
+    {
+        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%g", path]) { RedirectStandardOutput = true })!;
+        var output = await stat.StandardOutput.ReadToEndAsync();
+        await stat.WaitForExitAsync();
+        return output.Trim();
+    }
+
+    [Fact]
     public void Socket_file_has_mode_0660()
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(SocketPath));

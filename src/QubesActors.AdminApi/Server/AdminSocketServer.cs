@@ -18,6 +18,8 @@ public sealed record AdminServerOptions
     /// <summary>Open event streams (admin.Events); they do not hold a call slot. Past this a new stream is refused by closing.</summary>
     public int MaxEventStreams { get; init; } = 256;
     public int Backlog { get; init; } = 128;
+    /// <summary>Group the socket file is given to when it exists (qubesd's <c>qubes</c>); null or empty = the daemon's own.</summary>
+    public string? SocketGroup { get; init; } = "qubes";
     /// <summary>Warnings (refused calls, framing errors, failures); null = silent.</summary>
     public Action<string>? Log { get; init; }
 }
@@ -118,6 +120,8 @@ public sealed class AdminSocketServer : IAsyncDisposable
             var staged = Path.Combine(staging, "s");
             listener.Bind(new UnixDomainSocketEndPoint(staged));
             File.SetUnixFileMode(staged, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            if (!string.IsNullOrEmpty(_options.SocketGroup) && Server.SocketGroup.Find(_options.SocketGroup) is { } gid && !Server.SocketGroup.Apply(staged, gid))
+                _options.Log?.Invoke($"cannot give {path} to group {_options.SocketGroup} (errno {Server.SocketGroup.LastError}); it keeps the daemon's group");
             File.Move(staged, path);
             listener.Listen(_options.Backlog);
         }
