@@ -167,6 +167,23 @@ public sealed class AdminMethodsTests(AdminDaemonFixture qubes) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_caller_that_hangs_up_mid_call_costs_nothing_and_the_call_is_applied_whole()
+    {
+        var name = await qubes.NewAppVm("hu");
+        using (var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(qubes.Daemon.SocketPath));
+            await socket.SendAsync(new AdminRequest("admin.vm.Start", "", "dom0", name, ReadOnlyMemory<byte>.Empty).Encode());
+            socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            // Gone before the answer.
+        }
+        await AdminDaemonFixture.WaitUntilAsync(async () => (await qubes.Ok("admin.vm.CurrentState", name)).EndsWith("power_state=Running", StringComparison.Ordinal));
+        // Others are served as usual meanwhile and after.
+        Assert.StartsWith("dom0 class=AdminVM", await qubes.Ok("admin.vm.List", "dom0"));
+        await qubes.Ok("admin.vm.Kill", name);
+    }
+
+    [Fact]
     public async Task Feature_check_with_follows_template_netvm_and_dom0()
     {
         var name = await qubes.NewAppVm("ft");
