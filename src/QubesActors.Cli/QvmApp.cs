@@ -7,6 +7,12 @@ namespace QubesActors.Cli;
 /// <summary>The qvm command tree. One-shot runs parse argv; <c>qvm shell</c> parses each line against the same tree.</summary>
 public static class QvmApp
 {
+    /// <summary>
+    /// No response files: qrexec tokens start with '@' (<c>@dispvm</c>, <c>@default</c>), and System.CommandLine would read
+    /// them as files to expand.
+    /// </summary>
+    public static ParserConfiguration ParserConfiguration { get; } = new() { ResponseFileTokenReplacer = null };
+
     public static RootCommand Build(QvmContext context)
     {
         var root = new RootCommand("qvm: manage qubes through qubesd's Admin API");
@@ -49,7 +55,7 @@ public static class QvmApp
     /// </summary>
     public static async Task<int> InvokeAsync(RootCommand root, IReadOnlyList<string> args, QvmContext context, CancellationToken ct = default)
     {
-        var parse = root.Parse(args);
+        var parse = root.Parse(args, ParserConfiguration);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
             var path = Qvm.PathOf(parse);

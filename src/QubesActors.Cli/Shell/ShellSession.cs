@@ -126,7 +126,7 @@ public sealed class ShellSession : IAsyncDisposable
             Error($"unknown command '{tokens[0]}'" + (near.Count > 0 ? $" (did you mean {string.Join(", ", near)}?)" : "") + "; type 'help' for the commands");
             return UsageError;
         }
-        var parse = root.Parse(tokens);
+        var parse = root.Parse(tokens, QvmApp.ParserConfiguration);
         if (parse.Errors.Count > 0 && parse.Action is null or ParseErrorAction)
         {
             // As one-shot qvm reports them (argparse-style), not System.CommandLine's help after every typo.

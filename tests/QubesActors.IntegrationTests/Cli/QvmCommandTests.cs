@@ -304,6 +304,13 @@ public sealed class QvmCommandTests(AdminDaemonFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Arguments_starting_with_at_are_sent_as_given_not_read_as_response_files()
+    {
+        var at = await Qvm("call", "admin.vm.property.Get", "work", "@dispvm");
+        Assert.Equal("QubesNoSuchPropertyError: Invalid property '@dispvm' of work\n", at.Err);
+    }
+
+    [Fact]
     public async Task Events_streams_lines_until_cancelled()
     {
         var vm = await NewQube("ev");
