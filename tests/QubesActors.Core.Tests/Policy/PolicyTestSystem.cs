@@ -36,14 +36,14 @@ public static class PolicyTestSystem
         return new SystemInfo(d.ToImmutable());
     }
 
-    public static CompiledPolicy Policy(string text) => CompiledPolicy.Parse("test.policy", text);
+    public static CompiledPolicy Load(string text) => CompiledPolicy.Parse("test.policy", text);
 
     public static PolicyDecision Eval(string policy, string source, string target, string service = "test.Service",
         string argument = "+", SystemInfo? system = null) =>
-        Policy(policy).Evaluate(new PolicyRequest(service, argument, source, target), system ?? Default);
+        Load(policy).Evaluate(new PolicyRequest(service, argument, source, target), system ?? Default);
 
     public static PolicySyntaxException SyntaxError(string text) =>
-        Assert.Throws<PolicySyntaxException>(() => Policy(text));
+        Assert.Throws<PolicySyntaxException>(() => Load(text));
 
     public static string U(Guid g) => "uuid:" + g.ToString("D");
 }
