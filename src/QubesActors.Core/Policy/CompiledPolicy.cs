@@ -270,17 +270,15 @@ public sealed class CompiledPolicy
     {
         var index = call.Index;
         var targets = new HashSet<string>(StringComparer.Ordinal);
-        var expansion = new HashSet<string>(StringComparer.Ordinal);
         for (var c = candidates.Length - 1; c >= 0; c--)
         {
             var rule = rules[candidates[c]];
             if (!call.MatchesButTarget(rule))
                 continue;
             var token = rule.Action == PolicyAction.Deny ? rule.Target : rule.Redirect ?? rule.Target;
-            expansion.Clear();
-            foreach (var candidate in Expand(token, index))
-                if (UuidToName(candidate, index) is { } name)
-                    expansion.Add(name);
+            var expansion = index.Expansions.GetOrAdd(token.Text, static (_, state) =>
+                Expand(state.token, state.index).Select(c => UuidToName(c, state.index)).OfType<string>()
+                    .Distinct(StringComparer.Ordinal).ToArray(), (token, index));
             if (rule.Action == PolicyAction.Deny)
                 targets.ExceptWith(expansion);
             else

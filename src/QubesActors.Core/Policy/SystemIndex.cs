@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 
 namespace QubesActors.Core.Policy;
@@ -29,6 +30,9 @@ internal sealed class SystemIndex
                 byKey.TryAdd(UuidKey(uuid), (name, domain));
         Qubes = qubes;
     }
+
+    /// <summary>Ask-list expansions per token text: constant for one system info, so computed once.</summary>
+    public ConcurrentDictionary<string, string[]> Expansions { get; } = new(StringComparer.Ordinal);
 
     public static string UuidKey(Guid uuid) => "uuid:" + uuid.ToString("D");
 
