@@ -82,6 +82,24 @@ public sealed class PolicyAdminApiTests(PolicyDaemonFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task A_call_from_a_qube_is_decided_by_the_policy()
+    {
+        var fromQube = new QubesActors.AdminApi.Client.AdminClient(fixture.Daemon.SocketPath, "untrusted");
+        var denied = Assert.IsType<AdminResponse.Error>(await fromQube.CallAsync("admin.vm.notes.Get", "vault"));
+        Assert.Equal(("PermissionDenied", "admin.vm.notes.Get from untrusted to vault denied by policy"), (denied.ClassName, denied.Message));
+
+        var get = (await Call("policy.include.Get", "admin-local-ro")).OkText;
+        var token = get[..get.IndexOf('\n')];
+        Assert.True((await Call("policy.include.Replace", "admin-local-ro", token + "\nuntrusted vault allow,target=dom0\n")).IsOk);
+        Assert.True((await fromQube.CallAsync("admin.vm.notes.Get", "vault")).IsOk);
+        // only what the rule names
+        Assert.IsType<AdminResponse.Error>(await fromQube.CallAsync("admin.vm.notes.Get", "work"));
+        Assert.IsType<AdminResponse.Error>(await fromQube.CallAsync("admin.vm.notes.Set", "vault", "", "x"));
+        Assert.True((await Call("policy.include.Replace", "admin-local-ro", "any\n" + get[(token.Length + 1)..])).IsOk);
+        Assert.IsType<AdminResponse.Error>(await fromQube.CallAsync("admin.vm.notes.Get", "vault"));
+    }
+
+    [Fact]
     public async Task Decisions_are_in_the_journal_with_tag_policy()
     {
         await fixture.Ask("source=personal\nintended_target=\nservice_and_arg=qubes.JournalTest+arg1\n\n");
