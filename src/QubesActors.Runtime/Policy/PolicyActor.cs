@@ -78,8 +78,10 @@ public sealed class PolicyActor : ReceiveActor, IWithTimers
         Receive<GetPolicyFile>(m => Reply(() => PolicyFiles.Get(_dirs, m.Kind, m.Name)));
         Receive<ChangePolicyFile>(m => Reply(() =>
         {
-            var loaded = PolicyFiles.Apply(_dirs, _engine, m.Change);
-            Swap(loaded, null);
+            if (PolicyFiles.Apply(_dirs, _engine, m.Change) is { } loaded)
+                Swap(loaded, null);
+            else
+                Load();
             // upstream's policy-admin.log line
             _policyLog.Info("{0}+{1} ({2})", m.Method, m.Change.Name, m.Caller);
             return "";

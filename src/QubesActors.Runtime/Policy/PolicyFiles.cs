@@ -100,9 +100,9 @@ public static partial class PolicyFiles
     /// <summary>
     /// Checks the token, loads the policy as it would be after the change (a copy of the runtime directory with the
     /// change applied, then the config directory), and only then writes the file (write aside, rename). Returns the
-    /// policy that loaded, so the caller can swap it in.
+    /// policy that loaded, so the caller can swap it in (null: written, but the directories no longer load).
     /// </summary>
-    public static ILoadedPolicy Apply(PolicyDirectories dirs, IPolicyEngine engine, PolicyFileChange change)
+    public static ILoadedPolicy? Apply(PolicyDirectories dirs, IPolicyEngine engine, PolicyFileChange change)
     {
         var path = PathOf(dirs, change.Kind, change.Name);
         CheckToken(path, change.Token);
@@ -150,7 +150,15 @@ public static partial class PolicyFiles
             File.WriteAllText(aside, change.Content, new UTF8Encoding(false));
             File.Move(aside, path, overwrite: true);
         }
-        return engine.LoadDirectories(dirs.LoadOrder);
+        try
+        {
+            return engine.LoadDirectories(dirs.LoadOrder);
+        }
+        catch (PolicySyntaxException)
+        {
+            // The change is written; something else (a config file) broke meanwhile: the caller reloads and fails closed.
+            return null;
+        }
     }
 
     /// <summary>
