@@ -117,6 +117,25 @@ public sealed class PolicySocketTests(PolicyDaemonFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task An_include_file_edited_by_hand_is_reloaded_too()
+    {
+        var include = Path.Combine(fixture.RuntimeDir, "include", "admin-global-rwx");
+        var original = await File.ReadAllTextAsync(include);
+        var request = Request("vault", "dom0", "admin.label.Create+teal", "just_evaluate=yes");
+        Assert.Equal("result=deny", await fixture.Ask(request));
+        try
+        {
+            await File.WriteAllTextAsync(include, original + "vault @adminvm allow\n");
+            await PolicyDaemonFixture.WaitUntilAsync(async () => await fixture.Ask(request) == "result=allow");
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(include, original);
+        }
+        await PolicyDaemonFixture.WaitUntilAsync(async () => await fixture.Ask(request) == "result=deny");
+    }
+
+    [Fact]
     public async Task A_file_written_in_the_runtime_directory_decides_the_next_call_and_a_broken_one_denies_all()
     {
         var file = Path.Combine(fixture.RuntimeDir, "20-socket-test.policy");
