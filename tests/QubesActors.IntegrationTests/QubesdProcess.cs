@@ -56,10 +56,10 @@ public sealed class QubesdProcess : IDisposable
         return info;
     }
 
-    public static async Task<QubesdProcess> StartAsync(string stateDir, string? socketPath = null, TimeSpan? timeout = null)
+    public static async Task<QubesdProcess> StartAsync(string stateDir, string? socketPath = null, TimeSpan? timeout = null, IEnumerable<string>? extraArgs = null)
     {
         socketPath ??= Path.Combine(stateDir, "s.sock");
-        var process = Process.Start(StartInfo("--state-dir", stateDir, "--socket", socketPath))!;
+        var process = Process.Start(StartInfo(["--state-dir", stateDir, "--socket", socketPath, .. extraArgs ?? []]))!;
         var daemon = new QubesdProcess(process, stateDir, socketPath);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) daemon._output.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) daemon._output.Enqueue("err: " + e.Data); };

@@ -56,5 +56,8 @@ public static class EventSamples
         Stamp(new GlobalPropertyReset("default_netvm") { Time = Time, Cause = Cause }),
         Stamp(new LabelCreated(9, "teal", "0x008080") { Time = Time, Cause = Cause }),
         Stamp(new LabelRemoved("teal") { Time = Time, Cause = Cause }),
+        Stamp(new QubesActors.Runtime.Policy.PolicyDecisionRecorded("qubes.Filecopy", "+", "work", "personal", "personal", "personal", "allow", "Ask",
+            null, "/etc/qubes/policy.d/90-default.policy", 6, "policy-socket (uid=0 pid=42)", "qrexec: qubes.Filecopy+: work -> personal: allowed to personal")
+            { Time = Time, Cause = Cause }),
     }.ToDictionary(e => e.GetType());
 }

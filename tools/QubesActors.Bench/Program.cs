@@ -53,6 +53,14 @@ var adminapi = new Command("adminapi", "a qubesd process holding N qubes: admin.
 adminapi.SetAction((p, _) => AdminApiBench.RunAsync(p.GetValue(apiQubes), [.. p.GetValue(apiConcurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)],
     p.GetValue(apiReads), p.GetValue(apiLists), p.GetValue(apiCycles), commandLine, p.GetValue(apiEnv) ?? []));
 
+// policy
+var polRules = new Option<int>("--rules") { DefaultValueFactory = _ => 10000 };
+var polQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 200 };
+var polDecisions = new Option<int>("--decisions") { DefaultValueFactory = _ => 1_000_000 };
+var polSeed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+var policy = new Command("policy", "the compiled qrexec policy in process: a generated N-rule policy, p50/p99 and decisions/s on one thread") { polRules, polQubes, polDecisions, polSeed };
+policy.SetAction(p => PolicyBench.Run(p.GetValue(polRules), p.GetValue(polQubes), p.GetValue(polDecisions), p.GetValue(polSeed), commandLine));
+
 // all
 var all = new Command("all", "lifecycle, recovery, memory and adminapi with their defaults (SQLite)");
 all.SetAction(async (_, _) =>
@@ -116,5 +124,5 @@ profileList.Options.Add(plQubes);
 profileList.Options.Add(plIterations);
 profileList.SetAction((p, _) => ListProfile.RunAsync(p.GetValue(plQubes), p.GetValue(plIterations)));
 
-var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
+var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, policy, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
 return await root.Parse(args).InvokeAsync();
