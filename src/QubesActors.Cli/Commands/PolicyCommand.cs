@@ -13,6 +13,8 @@ public static class PolicyCommand
     public static Command Create(QvmContext context)
     {
         var command = new Command("policy", "Evaluate, check and edit the qrexec policy");
+        command.Subcommands.Add(PolicyEvalCommand.Create(context));
+        command.Subcommands.Add(PolicyStatusCommand.Create(context));
         command.Subcommands.Add(PolicyFileCommands.List(context));
         command.Subcommands.Add(PolicyFileCommands.Get(context));
         command.Subcommands.Add(PolicyFileCommands.Replace(context));
