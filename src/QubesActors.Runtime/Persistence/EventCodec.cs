@@ -51,6 +51,7 @@ public static class EventCodec
         ("collection.global-property-reset.v1", typeof(GlobalPropertyReset)),
         ("collection.label-created.v1", typeof(LabelCreated)),
         ("collection.label-removed.v1", typeof(LabelRemoved)),
+        (QubesActors.Runtime.Policy.PolicyDecisionRecorded.Manifest, typeof(QubesActors.Runtime.Policy.PolicyDecisionRecorded)),
     ];
 
     private static readonly FrozenDictionary<string, Type> ByManifest = Table.ToFrozenDictionary(t => t.Manifest, t => t.Type);
@@ -114,6 +115,7 @@ public static class EventCodec
             or QubeSuspended or QubeResumed or QubeAdopted or QubeRestartScheduled or QubeFailed or QubeFailedReset
             or QubeCreated or QubeRemoved or QubeNetworkAttached or QubeNetworkDetached => [Tags.Lifecycle, Tags.ForCause(e)],
         QubeFirewallSet => [Tags.Firewall, Tags.ForCause(e)],
+        QubesActors.Runtime.Policy.PolicyDecisionRecorded => [Tags.Policy],
         QubeDeviceAssigned or QubeDeviceUnassigned or QubeDeviceAssignmentChanged or QubeDeviceAttached or QubeDeviceDetached => [Tags.Device, Tags.ForCause(e)],
         _ => [Tags.Property, Tags.ForCause(e)],
     };
@@ -171,6 +173,7 @@ public static class EventCodec
 [JsonSerializable(typeof(LabelCreated))]
 [JsonSerializable(typeof(LabelRemoved))]
 [JsonSerializable(typeof(QubeSnapshot))]
+[JsonSerializable(typeof(QubesActors.Runtime.Policy.PolicyDecisionRecorded))]
 internal sealed partial class EventJsonContext : JsonSerializerContext;
 
 /// <summary>
