@@ -14,6 +14,7 @@ public static class PolicyCommand
     {
         var command = new Command("policy", "Evaluate, check and edit the qrexec policy");
         command.Subcommands.Add(PolicyEvalCommand.Create(context));
+        command.Subcommands.Add(PolicyLintCommand.Create(context));
         command.Subcommands.Add(PolicyStatusCommand.Create(context));
         command.Subcommands.Add(PolicyFileCommands.List(context));
         command.Subcommands.Add(PolicyFileCommands.Get(context));

@@ -77,6 +77,34 @@ internal static class PolicyEvalCommand
         return PolicyOutput.ReadJson(text);
     }
 
-    private static Task<PolicyDecision> EvaluateOfflineAsync(Invocation inv, string[] dirs, string systemFile, PolicyRequest request, string? answer) =>
-        throw new QvmRuntimeException("offline evaluation needs the policy language (not merged yet)");
+    /// <summary>
+    /// As the daemon decides: a policy that does not load (syntax error, unreadable file) is a parse-error decision;
+    /// only a --system file that cannot be read fails the command.
+    /// </summary>
+    private static async Task<PolicyDecision> EvaluateOfflineAsync(Invocation inv, string[] dirs, string systemFile, PolicyRequest request, string? answer)
+    {
+        foreach (var dir in dirs)
+            if (!Directory.Exists(dir))
+                throw new QvmUsageException($"no such directory: '{dir}'");
+        SystemInfo system;
+        try
+        {
+            system = SystemInfoJson.Parse(await File.ReadAllTextAsync(systemFile, inv.Ct).ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            throw new QvmRuntimeException($"cannot read --system file '{systemFile}': {e.Message}");
+        }
+        CompiledPolicy policy;
+        try
+        {
+            policy = CompiledPolicy.LoadDirectories(dirs);
+        }
+        catch (PolicySyntaxException e)
+        {
+            return PolicyDecisions.ParseError(e, request);
+        }
+        var decision = policy.Evaluate(request, system);
+        return answer is null ? decision : policy.Answer(decision, request, system, answer == "deny" ? null : answer["allow:".Length..]);
+    }
 }
