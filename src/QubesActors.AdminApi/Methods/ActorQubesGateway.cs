@@ -12,6 +12,11 @@ public sealed class ActorQubesGateway(ActorSystem system, IActorRef qubes, IActo
 
     public TimeSpan SnapshotTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>/user/policy when the daemon has one.</summary>
+    public IActorRef? PolicyActor { get; init; }
+
+    public IPolicyGateway? Policy => PolicyActor is { } actor ? new ActorPolicyGateway(actor, SnapshotTimeout) : null;
+
     public Task<QubesProtocol.CollectionSnapshot> SnapshotAsync(CancellationToken ct) =>
         qubes.Ask<QubesProtocol.CollectionSnapshot>(new QubesProtocol.GetCollection(), SnapshotTimeout, ct);
 
@@ -75,4 +80,17 @@ public sealed class ActorQubesGateway(ActorSystem system, IActorRef qubes, IActo
         /// <summary>Ends the stream when the subscription or the actor system goes away.</summary>
         protected override void PostStop() => _writer.TryComplete();
     }
+}
+
+/// <summary>The policy actor behind <see cref="IPolicyGateway"/>.</summary>
+public sealed class ActorPolicyGateway(IActorRef policy, TimeSpan timeout) : IPolicyGateway
+{
+    public Task<Runtime.Policy.PolicyProtocol.PolicyAdminReply> FilesAsync(object message, CancellationToken ct) =>
+        policy.Ask<Runtime.Policy.PolicyProtocol.PolicyAdminReply>(message, timeout, ct);
+
+    public Task<Runtime.Policy.PolicyOutcome> EvaluateAsync(Runtime.Policy.PolicyProtocol.EvaluatePolicy request, CancellationToken ct) =>
+        policy.Ask<Runtime.Policy.PolicyOutcome>(request, timeout, ct);
+
+    public Task<Runtime.Policy.PolicyProtocol.PolicyStatus> StatusAsync(CancellationToken ct) =>
+        policy.Ask<Runtime.Policy.PolicyProtocol.PolicyStatus>(new Runtime.Policy.PolicyProtocol.GetPolicyStatus(), timeout, ct);
 }

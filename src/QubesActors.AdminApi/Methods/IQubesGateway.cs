@@ -13,6 +13,20 @@ public interface IQubesGateway
 
     /// <summary>Subscribes to the event hub; events published after this returns are delivered.</summary>
     Task<IEventSubscription> SubscribeAsync(CancellationToken ct);
+
+    /// <summary>The qrexec policy (/user/policy); null when this daemon serves none.</summary>
+    IPolicyGateway? Policy => null;
+}
+
+/// <summary>What the Admin API asks the policy actor: its file operations, decisions and status.</summary>
+public interface IPolicyGateway
+{
+    /// <summary>A <see cref="Runtime.Policy.PolicyProtocol"/> list/get/change message.</summary>
+    Task<Runtime.Policy.PolicyProtocol.PolicyAdminReply> FilesAsync(object message, CancellationToken ct);
+
+    Task<Runtime.Policy.PolicyOutcome> EvaluateAsync(Runtime.Policy.PolicyProtocol.EvaluatePolicy request, CancellationToken ct);
+
+    Task<Runtime.Policy.PolicyProtocol.PolicyStatus> StatusAsync(CancellationToken ct);
 }
 
 public interface IEventSubscription : IAsyncDisposable

@@ -40,6 +40,7 @@ public sealed class MethodTable
         .. DeviceMethods.All,
         .. LabelNotesMethods.All,
         .. VolumeMethods.All,
+        .. PolicyMethods.All,
     ]);
 
     public IEnumerable<AdminMethod> Methods => _methods.Values.OrderBy(m => m.Name, StringComparer.Ordinal);

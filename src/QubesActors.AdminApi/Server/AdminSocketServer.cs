@@ -107,7 +107,20 @@ public sealed class AdminSocketServer : IAsyncDisposable
             throw new PlatformNotSupportedException("the qubesd socket needs Unix file modes");
         if (_listener is not null)
             throw new InvalidOperationException("already started");
-        var path = Path.GetFullPath(_options.SocketPath);
+        _listener = Bind(_options.SocketPath, _options.SocketGroup, _options.Backlog, _options.Log);
+        _acceptLoop = Task.Run(AcceptLoop);
+    }
+
+    /// <summary>
+    /// Binds a Unix socket with mode 0660 (bound inside a private directory, then moved into place: no window with a
+    /// wider mode), given to <paramref name="group"/> when it exists; a stale socket is replaced, a live one refused
+    /// (<see cref="EnsureAvailable"/>). Shared with the policy socket.
+    /// </summary>
+    public static Socket Bind(string socketPath, string? group, int backlog, Action<string>? log)
+    {
+        if (OperatingSystem.IsWindows())
+            throw new PlatformNotSupportedException("the qubesd sockets need Unix file modes");
+        var path = Path.GetFullPath(socketPath);
         var directory = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(directory);
         EnsureAvailable(path);
@@ -120,10 +133,10 @@ public sealed class AdminSocketServer : IAsyncDisposable
             var staged = Path.Combine(staging, "s");
             listener.Bind(new UnixDomainSocketEndPoint(staged));
             File.SetUnixFileMode(staged, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-            if (!string.IsNullOrEmpty(_options.SocketGroup) && Server.SocketGroup.Find(_options.SocketGroup) is { } gid && !Server.SocketGroup.Apply(staged, gid))
-                _options.Log?.Invoke($"cannot give {path} to group {_options.SocketGroup} (errno {Server.SocketGroup.LastError}); it keeps the daemon's group");
+            if (!string.IsNullOrEmpty(group) && Server.SocketGroup.Find(group) is { } gid && !Server.SocketGroup.Apply(staged, gid))
+                log?.Invoke($"cannot give {path} to group {group} (errno {Server.SocketGroup.LastError}); it keeps the daemon's group");
             File.Move(staged, path);
-            listener.Listen(_options.Backlog);
+            listener.Listen(backlog);
         }
         catch
         {
@@ -134,8 +147,7 @@ public sealed class AdminSocketServer : IAsyncDisposable
         {
             Directory.Delete(staging, recursive: true);
         }
-        _listener = listener;
-        _acceptLoop = Task.Run(AcceptLoop);
+        return listener;
     }
 
     private async Task AcceptLoop()

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Text;
+using QubesActors.Core.Errors;
+using QubesActors.Runtime.Policy;
+using static QubesActors.AdminApi.Methods.Handlers;
+using static QubesActors.Runtime.Policy.PolicyProtocol;
+
+namespace QubesActors.AdminApi.Methods;
+
+/// <summary>
+/// The policy Admin API (docs/policy-runtime.md): <c>policy.{List,Get,Replace,Remove}</c> on the runtime directory's
+/// <c>NAME.policy</c> files and <c>policy.include.*</c> on its <c>include/</c> files, with upstream's tokens; plus
+/// <c>policy.Status</c> (a QubesActors addition: whether the policy loads). Every call goes to the policy actor, which
+/// checks, validates, writes and swaps in one step.
+/// </summary>
+public static class PolicyMethods
+{
+    public static IEnumerable<AdminMethod> All =>
+    [
+        .. For("policy", PolicyFileKind.Policy),
+        .. For("policy.include", PolicyFileKind.Include),
+        Read("policy.Status", DestinationKind.AdminVm, Status, scope: MethodScope.Global),
+    ];
+
+    private static IEnumerable<AdminMethod> For(string prefix, PolicyFileKind kind) =>
+    [
+        Read($"{prefix}.List", DestinationKind.AdminVm, (call, ct) => Files(call, new ListPolicyFiles(kind), ct), scope: MethodScope.Global),
+        Read($"{prefix}.Get", DestinationKind.AdminVm, (call, ct) => Files(call, new GetPolicyFile(kind, call.Arg), ct),
+            arg: Presence.Required, scope: MethodScope.Global),
+        Write($"{prefix}.Replace", DestinationKind.AdminVm, (call, ct) =>
+        {
+            var (token, content) = PolicyFiles.SplitPayload(Utf8Payload(call));
+            return Files(call, new ChangePolicyFile(new PolicyFileChange(kind, call.Arg, token, content), call.Method.Name, call.Caller.Describe()), ct);
+        }, arg: Presence.Required, payload: Presence.Required, scope: MethodScope.Global),
+        Write($"{prefix}.Remove", DestinationKind.AdminVm, (call, ct) =>
+            Files(call, new ChangePolicyFile(new PolicyFileChange(kind, call.Arg, call.UntrustedPayloadAscii(), null), call.Method.Name, call.Caller.Describe()), ct),
+            arg: Presence.Required, payload: Presence.Required, scope: MethodScope.Global),
+    ];
+
+    private static IPolicyGateway Policy(AdminCall call) =>
+        call.Qubes.Policy ?? throw new QubesError("this qubesd serves no qrexec policy");
+
+    private static async Task<AdminReply> Files(AdminCall call, object message, CancellationToken ct)
+    {
+        var reply = await Policy(call).FilesAsync(message, ct).ConfigureAwait(false);
+        return reply.Error is { } error ? new AdminReply.Failed(error) : new AdminReply.Ok(reply.Output);
+    }
+
+    /// <summary><c>status=ok</c> or <c>status=error</c> and <c>error=FILE:LINE: MESSAGE</c>, then <c>since=</c> (ISO 8601, UTC).</summary>
+    private static async Task<AdminReply> Status(AdminCall call, CancellationToken ct)
+    {
+        var status = await Policy(call).StatusAsync(ct).ConfigureAwait(false);
+        var text = new StringBuilder();
+        text.Append(status.Loaded ? "status=ok\n" : "status=error\n");
+        if (status.Error is { } error)
+            text.Append("error=").Append(error.ReplaceLineEndings(" ")).Append('\n');
+        text.Append("since=").Append(status.Since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)).Append('\n');
+        return new AdminReply.Ok(text.ToString());
+    }
+
+    /// <summary>Policy text is UTF-8 (upstream decodes it strictly).</summary>
+    private static string Utf8Payload(AdminCall call)
+    {
+        try
+        {
+            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(call.Request.UntrustedPayload.Span);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new ProtocolError("policy is not valid UTF-8");
+        }
+    }
+}
