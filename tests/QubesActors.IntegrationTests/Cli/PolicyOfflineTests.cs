@@ -251,4 +251,21 @@ public sealed class PolicyOfflineTests : IDisposable
         Assert.Single(r.OutLines);
         Assert.Contains("50-Upper.policy", r.Out, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Replace_token_options_are_exclusive_and_checked_before_any_call()
+    {
+        var both = await QvmRunner.RunAsync(NoSocket, "policy", "replace", "30-user", "--new", "--any", "--from", _system);
+        Assert.Equal(2, both.ExitCode);
+        Assert.Equal("qvm policy replace: error: --token, --new and --any are mutually exclusive\n", both.Err);
+
+        // Valid options reach the daemon: here none, which is a runtime error naming the socket.
+        var noDaemon = await QvmRunner.RunAsync(NoSocket, "policy", "replace", "30-user", "--new", "--from", _system);
+        Assert.Equal(1, noDaemon.ExitCode);
+        Assert.StartsWith($"qvm policy replace: error: cannot connect to qubesd at '{NoSocket}'", noDaemon.Err, StringComparison.Ordinal);
+
+        var unreadable = await QvmRunner.RunAsync(NoSocket, "policy", "replace", "30-user", "--from", Path.Combine(_root, "nope"));
+        Assert.Equal(1, unreadable.ExitCode);
+        Assert.StartsWith("qvm policy replace: error: cannot read ", unreadable.Err, StringComparison.Ordinal);
+    }
 }

@@ -8,11 +8,11 @@ namespace QubesActors.Cli.Commands.Policy;
 /// <summary>
 /// qvm policy eval SERVICE[+ARG] SOURCE TARGET: the decision for one call. With <c>--policy-dir</c> and
 /// <c>--system</c> it is computed here, without a daemon; otherwise qubesd evaluates it against its loaded policy and
-/// live qubes (<c>qubesactors.policy.Evaluate</c>). Exit 0 whenever a decision is printed, deny and parse-error included.
+/// live qubes (<c>policy.Evaluate</c>, a QubesActors addition). Exit 0 whenever a decision is printed, deny and parse-error included.
 /// </summary>
 internal static class PolicyEvalCommand
 {
-    public const string EvaluateMethod = "qubesactors.policy.Evaluate";
+    public const string EvaluateMethod = "policy.Evaluate";
 
     public static Command Create(QvmContext context)
     {

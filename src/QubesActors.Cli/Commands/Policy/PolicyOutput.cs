@@ -7,7 +7,7 @@ namespace QubesActors.Cli.Commands.Policy;
 
 /// <summary>
 /// A <see cref="PolicyDecision"/> as <c>qvm policy eval</c> prints it: aligned <c>KEY  VALUE</c> lines, or one JSON
-/// object. The JSON object is also what qubesd answers to <c>qubesactors.policy.Evaluate</c>, so it is read back here.
+/// object. The JSON object is also what qubesd answers to <c>policy.Evaluate</c>, so it is read back here.
 /// </summary>
 internal static class PolicyOutput
 {
@@ -80,7 +80,7 @@ internal static class PolicyOutput
         w.WriteEndObject();
     }
 
-    /// <summary>The daemon's answer to qubesactors.policy.Evaluate: the object <see cref="WriteJson"/> writes.</summary>
+    /// <summary>The daemon's answer to policy.Evaluate: the object <see cref="WriteJson"/> writes.</summary>
     public static PolicyDecision ReadJson(string text)
     {
         try
@@ -102,24 +102,5 @@ internal static class PolicyOutput
         {
             throw new QvmRuntimeException($"unexpected policy decision from qubesd: {e.Message}");
         }
-    }
-
-    /// <summary>Daemon JSON of unknown shape (policy status) as <c>KEY  VALUE</c> lines, in the daemon's order.</summary>
-    public static void WriteObjectText(Invocation inv, JsonElement o)
-    {
-        static string Value(JsonElement v) => v.ValueKind switch
-        {
-            JsonValueKind.Null or JsonValueKind.Undefined => "-",
-            JsonValueKind.String => v.GetString() is { Length: > 0 } s ? s : "-",
-            JsonValueKind.True => "yes",
-            JsonValueKind.False => "no",
-            JsonValueKind.Number => v.GetRawText(),
-            JsonValueKind.Array => v.GetArrayLength() == 0 ? "-" : string.Join(' ', v.EnumerateArray().Select(Value)),
-            _ => v.GetRawText(),
-        };
-        var rows = new List<IReadOnlyList<Cell>>();
-        foreach (var p in o.EnumerateObject())
-            rows.Add([p.Name, Value(p.Value)]);
-        AlignedTable.Write(inv.Out, rows);
     }
 }
