@@ -101,6 +101,17 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
         ? Path.GetFullPath(configured)
         : Path.Combine(StateDir, "qubesd.sock");
 
+    /// <summary>qubesd.policy.*: the directories (config-relative or state-relative when not rooted).</summary>
+    public Runtime.Policy.PolicyDirectories PolicyDirectories => new(
+        Config.GetString("qubesd.policy.runtime-dir", "") is { Length: > 0 } runtime ? Path.GetFullPath(runtime) : Path.Combine(StateDir, "policy.d"),
+        InConfigDir(Config.GetString("qubesd.policy.config-dir", "policy.d")));
+
+    public string? PolicySeedDir => Config.GetString("qubesd.policy.seed-dir", "") is { Length: > 0 } seed ? InConfigDir(seed) : null;
+
+    public string? PolicyCompatDir => Config.GetString("qubesd.policy.compat-dir", "") is { Length: > 0 } compat ? InConfigDir(compat) : null;
+
+    private string InConfigDir(string path) => Path.IsPathRooted(path) ? path : Path.Combine(ConfigDir, path);
+
     /// <summary>The settings as --print-config shows them: the qubesd section and Akka's log settings, secrets masked.</summary>
     public string Describe()
     {
@@ -117,6 +128,9 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
             qubesd.admin-api.read-timeout = {Config.GetTimeSpan("qubesd.admin-api.read-timeout", TimeSpan.FromSeconds(30)).TotalSeconds:0}s
             qubesd.admin-api.max-connections = {Config.GetInt("qubesd.admin-api.max-connections", 64)}
             qubesd.admin-api.command-timeout = {Config.GetTimeSpan("qubesd.admin-api.command-timeout", TimeSpan.FromMinutes(2)).TotalSeconds:0}s
+            qubesd.policy.runtime-dir = "{PolicyDirectories.RuntimeDir}"
+            qubesd.policy.config-dir = "{PolicyDirectories.ConfigDir}"
+            qubesd.policy.socket = "{Config.GetString("qubesd.policy.socket", "")}"
             akka.loglevel = {Config.GetString("akka.loglevel")}
 
             # merged configuration

@@ -12,7 +12,9 @@ var check = new Option<bool>("--check") { Description = "Recover from the journa
 var json = new Option<bool>("--json") { Description = "With --check: JSON output." };
 var socket = new Option<string?>("--socket") { Description = "Unix socket of the Admin API. Default: qubesd.socket, else <state-dir>/qubesd.sock." };
 
-var root = new RootCommand("qubesd: the QubesActors supervisor daemon") { stateDir, configFile, sets, printConfig, check, json, socket };
+var policySocket = new Option<string?>("--policy-socket") { Description = "Serve the qrexec-policy-daemon protocol on this Unix socket. Default: qubesd.policy.socket (empty = not served)." };
+
+var root = new RootCommand("qubesd: the QubesActors supervisor daemon") { stateDir, configFile, sets, printConfig, check, json, socket, policySocket };
 root.SetAction(parse =>
 {
     DaemonSettings settings;
@@ -43,13 +45,17 @@ root.SetAction(parse =>
         }
     }
     AdminApiHosting adminApi;
+    PolicyHosting policy;
     try
     {
         adminApi = AdminApiHosting.From(settings, parse.GetValue(socket));
         // Refuse before recovery if another daemon serves this socket (two daemons must never share a journal).
         QubesActors.AdminApi.Server.AdminSocketServer.EnsureAvailable(adminApi.SocketPath);
+        policy = PolicyHosting.From(settings, parse.GetValue(policySocket));
+        if (policy.SocketPath is { } policyPath)
+            QubesActors.AdminApi.Server.AdminSocketServer.EnsureAvailable(policyPath);
     }
-    catch (Exception e) when (e is ConfigurationException or IOException or QubesActors.AdminApi.Server.AdminSocketInUseException)
+    catch (Exception e) when (e is ConfigurationException or IOException or UnauthorizedAccessException or QubesActors.AdminApi.Server.AdminSocketInUseException)
     {
         Console.Error.WriteLine($"qubesd: error: {e.Message}");
         return 3;
@@ -68,7 +74,7 @@ root.SetAction(parse =>
     }
     using var _ = stateLock;
     var backend = new SimulatedBackend(settings.SimulatedBackendOptions());
-    using var host = QubesHost.Build(settings, backend, adminApi: adminApi);
+    using var host = QubesHost.Build(settings, backend, adminApi: adminApi, policy: policy);
     host.Run();
     // 0 after a clean stop; StartupService sets a non-zero code when it stops the daemon itself (e.g. the socket cannot be served).
     return Environment.ExitCode;

@@ -12,18 +12,22 @@ using QubesActors.AdminApi.Server;
 using QubesActors.Runtime.Actors;
 using QubesActors.Runtime.Backend;
 using QubesActors.Runtime.Persistence;
+using QubesActors.Runtime.Policy;
 
 namespace QubesActors.Daemon;
 
 /// <summary>Marker keys for the actors in Akka.Hosting's registry.</summary>
 public sealed class QubesKey;
 public sealed class EventsKey;
+public sealed class PolicyKey;
 
 /// <summary>Composes qubesd: Microsoft.Extensions.Hosting + Akka.Hosting, the SQL journal, the backend, the actor tree.</summary>
 public static class QubesHost
 {
     /// <param name="adminApi">When set, the Admin API socket is served once the actors are ready.</param>
-    public static IHost Build(DaemonSettings settings, IDomainBackend backend, Action<ILoggingBuilder>? logging = null, AdminApiHosting? adminApi = null)
+    /// <param name="policy">When set, /user/policy decides qrexec calls (and serves its socket when it names one).</param>
+    public static IHost Build(DaemonSettings settings, IDomainBackend backend, Action<ILoggingBuilder>? logging = null, AdminApiHosting? adminApi = null,
+        PolicyHosting? policy = null)
     {
         // Plugins initialise with blocking calls (database connections, table creation) on the thread pool; with the
         // default minimum of one thread per core, 2 cores stall until the pool grows (~0.5 s a step). Start wider.
@@ -63,6 +67,8 @@ public static class QubesHost
                     () => Interlocked.Exchange(ref firstLoad, 0) == 1 ? preloaded.GetAwaiter().GetResult() : JournalLoader.Load(settings.Journal)), "qubes");
                 registry.Register<EventsKey>(events);
                 registry.Register<QubesKey>(qubes);
+                if (policy is not null)
+                    registry.Register<PolicyKey>(system.ActorOf(PolicyActor.Props(policy.Engine, policy.Directories, qubes, journal, policy.ReloadDelay), "policy"));
             });
         });
         builder.Services.AddHostedService<StartupService>();
@@ -72,6 +78,12 @@ public static class QubesHost
             builder.Services.AddSingleton(adminApi);
             builder.Services.AddSingleton<AdminSocketService>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminSocketService>());
+        }
+        if (policy?.SocketPath is not null)
+        {
+            builder.Services.AddSingleton(policy);
+            builder.Services.AddSingleton<PolicySocketService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<PolicySocketService>());
         }
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder.Build();
@@ -127,7 +139,8 @@ public sealed class StartupService(ActorRegistry registry, DaemonSettings settin
         {
             try
             {
-                adminApi.Serve(services.GetRequiredService<ActorSystem>(), qubes, await registry.GetAsync<EventsKey>(stoppingToken));
+                registry.TryGet<PolicyKey>(out var policyActor);
+                adminApi.Serve(services.GetRequiredService<ActorSystem>(), qubes, await registry.GetAsync<EventsKey>(stoppingToken), policyActor);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AdminSocketInUseException or UnauthorizedAccessException
                                            or ArgumentException /* path too long for sockaddr_un */)
@@ -138,6 +151,21 @@ public sealed class StartupService(ActorRegistry registry, DaemonSettings settin
                 return;
             }
             log.LogInformation("Admin API on {Socket}", adminApi.SocketPath);
+        }
+        if (services.GetService<PolicySocketService>() is { } policySocket)
+        {
+            try
+            {
+                policySocket.Serve(await registry.GetAsync<PolicyKey>(stoppingToken));
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AdminSocketInUseException or UnauthorizedAccessException or ArgumentException)
+            {
+                log.LogCritical("cannot serve the policy socket on {Socket}: {Error}", policySocket.SocketPath, e.Message);
+                Environment.ExitCode = 3;
+                lifetime.StopApplication();
+                return;
+            }
+            log.LogInformation("qrexec policy socket on {Socket}", policySocket.SocketPath);
         }
         log.LogInformation("qubesd ready (state dir {StateDir}, journal {Provider})", settings.StateDir, settings.Journal.Provider);
         Console.Out.WriteLine("qubesd: ready");
@@ -166,9 +194,9 @@ public sealed class AdminSocketService(AdminApiHosting hosting, ILogger<AdminSoc
 
     public string SocketPath => hosting.SocketPath;
 
-    public void Serve(ActorSystem system, IActorRef qubes, IActorRef events)
+    public void Serve(ActorSystem system, IActorRef qubes, IActorRef events, IActorRef? policy = null)
     {
-        var dispatcher = new AdminDispatcher(new ActorQubesGateway(system, qubes, events), MethodTable.Default, hosting.CommandTimeout);
+        var dispatcher = new AdminDispatcher(new ActorQubesGateway(system, qubes, events) { PolicyActor = policy }, MethodTable.Default, hosting.CommandTimeout);
         var server = new AdminSocketServer(new AdminServerOptions
         {
             SocketPath = hosting.SocketPath,
@@ -177,6 +205,55 @@ public sealed class AdminSocketService(AdminApiHosting hosting, ILogger<AdminSoc
             SocketGroup = hosting.SocketGroup,
             Log = message => log.LogWarning("{Message}", message),
         }, dispatcher);
+        server.Start();
+        _server = server;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is { } server)
+            await server.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// The qrexec policy of this daemon: its language, its directories (the seed directory installed into the runtime one),
+/// and the policy socket (--policy-socket, else qubesd.policy.socket; null = not served).
+/// </summary>
+public sealed record PolicyHosting(IPolicyEngine Engine, PolicyDirectories Directories, string? SocketPath, string SocketGroup, TimeSpan ReloadDelay)
+{
+    public static PolicyHosting From(DaemonSettings settings, string? socketOption)
+    {
+        var configured = settings.Config.GetString("qubesd.policy.socket", "");
+        var socket = !string.IsNullOrEmpty(socketOption) ? socketOption : configured;
+        var dirs = settings.PolicyDirectories;
+        if (settings.PolicySeedDir is { } seed)
+            PolicyFiles.Seed(seed, dirs.RuntimeDir);
+        return new PolicyHosting(new QrexecPolicyEngine(settings.PolicyCompatDir), dirs,
+            string.IsNullOrEmpty(socket) ? null : Path.GetFullPath(socket),
+            settings.Config.GetString("qubesd.policy.socket-group", "qubes"),
+            settings.Config.GetTimeSpan("qubesd.policy.reload-delay", TimeSpan.FromMilliseconds(200)));
+    }
+}
+
+/// <summary>Owns the policy socket: started once the actors are ready, closed before they stop.</summary>
+public sealed class PolicySocketService(PolicyHosting hosting, ILogger<PolicySocketService> log) : IHostedService
+{
+    private PolicySocketServer? _server;
+
+    public string SocketPath => hosting.SocketPath!;
+
+    public void Serve(IActorRef policy)
+    {
+        var server = new PolicySocketServer(new PolicySocketOptions
+        {
+            SocketPath = SocketPath,
+            SocketGroup = hosting.SocketGroup,
+            Log = message => log.LogWarning("{Message}", message),
+        }, (request, options, caller, ct) =>
+            policy.Ask<PolicyOutcome>(new PolicyProtocol.EvaluatePolicy(request, options, caller), TimeSpan.FromSeconds(30), ct));
         server.Start();
         _server = server;
     }

@@ -71,3 +71,44 @@ public static class PolicyMethods
         }
     }
 }
+
+/// <summary>
+/// The shipped admin policy, generated from the method table as upstream generates its own: one
+/// <c>!include-service METHOD * include/admin-{local|global}-{ro|rwx}</c> line per call (policy.* calls go to
+/// <c>include/admin-policy-{ro|rwx}</c>). config/policy.seed holds the result; a test keeps it in step with the table.
+/// </summary>
+public static class AdminPolicyFiles
+{
+    public static string AdminDefault(MethodTable table) => Generate(table.Methods.Where(m => !m.Name.StartsWith("policy.", StringComparison.Ordinal)),
+        """
+        ## Generated from qubesd's method table (AdminPolicyFiles); edit the include files, not this file, or add a
+        ## file with a lower number (e.g. 30-admin.policy) through policy.Replace.
+        ##
+        ## Admin API calls from qubes: each call includes one of
+        ##   include/admin-local-ro, include/admin-local-rwx (calls about one qube),
+        ##   include/admin-global-ro, include/admin-global-rwx (system-wide calls),
+        ## which are empty by default: every admin.* call from a qube is denied. Calls from dom0 never reach the policy.
+
+        """,
+        m => $"include/admin-{(m.Scope == MethodScope.Global ? "global" : "local")}-{(m.Access == MethodAccess.Read ? "ro" : "rwx")}");
+
+    public static string PolicyAdminDefault(MethodTable table) => Generate(table.Methods.Where(m => m.Name.StartsWith("policy.", StringComparison.Ordinal)),
+        """
+        ## Generated from qubesd's method table (AdminPolicyFiles).
+        ##
+        ## The policy Admin API: these calls view and change the qrexec policy, which gives the caller full control
+        ## of the system. Allow them only to trusted qubes, in include/admin-policy-ro / include/admin-policy-rwx.
+
+        """,
+        m => $"include/admin-policy-{(m.Access == MethodAccess.Read ? "ro" : "rwx")}");
+
+    private static string Generate(IEnumerable<AdminMethod> methods, string header, Func<AdminMethod, string> include)
+    {
+        var text = new StringBuilder(header.ReplaceLineEndings("\n")).Append('\n');
+        var rows = methods.ToList();
+        var width = rows.Max(m => m.Name.Length);
+        foreach (var m in rows)
+            text.Append("!include-service ").Append(m.Name.PadRight(width)).Append("  *  ").Append(include(m)).Append('\n');
+        return text.ToString();
+    }
+}

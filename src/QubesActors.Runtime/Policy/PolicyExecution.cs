@@ -92,7 +92,7 @@ public static class PolicyExecution
     }
 
     private static PolicyDecision Denied(PolicyRequest request, string reason, PolicyDecision? from = null) =>
-        new(PolicyResult.Deny, null, null, Notify: from?.Notify ?? true, Autostart: false, [], null, reason, from?.Matched,
+        new(PolicyResult.Deny, null, null, Notify: true, Autostart: false, [], null, reason, from?.Matched,
             from?.RequestedTarget ?? (request.RequestedTarget.Length == 0 ? "@default" : request.RequestedTarget));
 
     public static bool IsDom0(string target) =>

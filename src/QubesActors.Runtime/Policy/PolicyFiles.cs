@@ -126,8 +126,8 @@ public static partial class PolicyFiles
             }
             catch (PolicySyntaxException e)
             {
-                // Messages name the staged copy's file names, which are the real ones.
-                throw new QubesValueError($"Policy change validation failed: {e.Message}");
+                // The loader names files by full path: show the runtime directory, not the staging copy.
+                throw new QubesValueError($"Policy change validation failed: {e.Message.Replace(staging, dirs.RuntimeDir, StringComparison.Ordinal)}");
             }
         }
         finally
@@ -151,6 +151,29 @@ public static partial class PolicyFiles
             File.Move(aside, path, overwrite: true);
         }
         return engine.LoadDirectories(dirs.LoadOrder);
+    }
+
+    /// <summary>
+    /// Installs the files of <paramref name="seedDir"/> (recursively) into <paramref name="runtimeDir"/> where missing:
+    /// the admin policy's includes must live beside the file that includes them, in the directory the Admin API edits.
+    /// Existing files are never overwritten (they may have been edited). Returns the files installed.
+    /// </summary>
+    public static IReadOnlyList<string> Seed(string seedDir, string runtimeDir)
+    {
+        var installed = new List<string>();
+        if (!Directory.Exists(seedDir))
+            return installed;
+        foreach (var file in Directory.EnumerateFiles(seedDir, "*", SearchOption.AllDirectories))
+        {
+            var relative = Path.GetRelativePath(seedDir, file);
+            var target = Path.Combine(runtimeDir, relative);
+            if (File.Exists(target))
+                continue;
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+            installed.Add(relative);
+        }
+        return installed;
     }
 
     private static void CopyDirectory(string from, string to)
