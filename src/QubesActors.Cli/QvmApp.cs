@@ -40,6 +40,7 @@ public static class QvmApp
         root.Subcommands.Add(EventsCommand.Create(context));
         root.Subcommands.Add(RunCommand.Create(context));
         root.Subcommands.Add(CallCommand.Create(context));
+        root.Subcommands.Add(PolicyCommand.Create(context));
         root.Subcommands.Add(ShellCommand.Create(context));
         return root;
     }
