@@ -93,4 +93,7 @@ public sealed class ActorPolicyGateway(IActorRef policy, TimeSpan timeout) : IPo
 
     public Task<Runtime.Policy.PolicyProtocol.PolicyStatus> StatusAsync(CancellationToken ct) =>
         policy.Ask<Runtime.Policy.PolicyProtocol.PolicyStatus>(new Runtime.Policy.PolicyProtocol.GetPolicyStatus(), timeout, ct);
+
+    public Task<Core.Policy.PolicyDecision> DryRunAsync(Runtime.Policy.PolicyProtocol.DryRunPolicy request, CancellationToken ct) =>
+        policy.Ask<Core.Policy.PolicyDecision>(request, timeout, ct);
 }

@@ -27,6 +27,8 @@ public interface IPolicyGateway
     Task<Runtime.Policy.PolicyOutcome> EvaluateAsync(Runtime.Policy.PolicyProtocol.EvaluatePolicy request, CancellationToken ct);
 
     Task<Runtime.Policy.PolicyProtocol.PolicyStatus> StatusAsync(CancellationToken ct);
+
+    Task<Core.Policy.PolicyDecision> DryRunAsync(Runtime.Policy.PolicyProtocol.DryRunPolicy request, CancellationToken ct);
 }
 
 public interface IEventSubscription : IAsyncDisposable

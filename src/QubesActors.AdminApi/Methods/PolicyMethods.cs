@@ -20,7 +20,33 @@ public static class PolicyMethods
         .. For("policy", PolicyFileKind.Policy),
         .. For("policy.include", PolicyFileKind.Include),
         Read("policy.Status", DestinationKind.AdminVm, Status, scope: MethodScope.Global),
+        new("policy.Evaluate", MethodScope.Global, MethodAccess.Read, DestinationKind.AdminVm, Presence.None, Presence.Required, Evaluate),
     ];
+
+    /// <summary>
+    /// A QubesActors addition for <c>qvm policy eval</c>: payload <c>key=value</c> lines <c>service_and_arg</c>,
+    /// <c>source</c>, <c>intended_target</c> (may be empty) and optionally <c>ask_answer=deny|allow:TARGET</c>; answers the
+    /// decision as one JSON object (<see cref="Core.Policy.PolicyDecisionJson"/>). Nothing is carried out or journaled.
+    /// </summary>
+    private static async Task<AdminReply> Evaluate(AdminCall call, CancellationToken ct)
+    {
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var untrustedLine in call.UntrustedPayloadAscii().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = untrustedLine.IndexOf('=');
+            var key = eq < 0 ? untrustedLine : untrustedLine[..eq];
+            if (eq < 0 || key is not ("service_and_arg" or "source" or "intended_target" or "ask_answer") || !fields.TryAdd(key, untrustedLine[(eq + 1)..]))
+                throw new ProtocolError($"invalid policy.Evaluate field: '{key}'");
+        }
+        if (!fields.TryGetValue("service_and_arg", out var serviceAndArg) || serviceAndArg.Length == 0 || !fields.TryGetValue("source", out var source))
+            throw new ProtocolError("policy.Evaluate needs service_and_arg and source");
+        var answer = fields.GetValueOrDefault("ask_answer");
+        if (answer is not (null or "deny") && !(answer.StartsWith("allow:", StringComparison.Ordinal) && answer.Length > "allow:".Length))
+            throw new ProtocolError("ask_answer must be deny or allow:TARGET");
+        var request = Core.Policy.PolicyRequest.Of(serviceAndArg, source, fields.GetValueOrDefault("intended_target", ""));
+        var decision = await Policy(call).DryRunAsync(new DryRunPolicy(request, answer), ct).ConfigureAwait(false);
+        return new AdminReply.Ok(Core.Policy.PolicyDecisionJson.ToJson(decision));
+    }
 
     private static IEnumerable<AdminMethod> For(string prefix, PolicyFileKind kind) =>
     [

@@ -20,6 +20,7 @@ public sealed class PolicyActor : ReceiveActor, IWithTimers
     private sealed record FilesChanged;
     private sealed record Decide(EvaluatePolicy Request, CollectionState State, IActorRef ReplyTo);
     private sealed record CollectionFailed(EvaluatePolicy Request, Exception Error, IActorRef ReplyTo);
+    private sealed record DryRunWith(DryRunPolicy Request, CollectionState State, IActorRef ReplyTo);
 
     private readonly IPolicyEngine _engine;
     private readonly PolicyDirectories _dirs;
@@ -59,6 +60,13 @@ public sealed class PolicyActor : ReceiveActor, IWithTimers
                 .PipeTo(Self, success: s => new Decide(m, s.State, replyTo), failure: e => new CollectionFailed(m, e, replyTo));
         });
         Receive<Decide>(m => Evaluate(m.Request, m.State, m.ReplyTo));
+        Receive<DryRunPolicy>(m =>
+        {
+            var replyTo = Sender;
+            _qubes.Ask<QubesProtocol.CollectionSnapshot>(new QubesProtocol.GetCollection(), TimeSpan.FromSeconds(30))
+                .PipeTo(Self, success: s => new DryRunWith(m, s.State, replyTo), failure: e => new Status.Failure(e));
+        });
+        Receive<DryRunWith>(m => m.ReplyTo.Tell(DryRun(m.Request, m.State)));
         Receive<CollectionFailed>(m =>
         {
             // No view of the qubes: deny, as upstream does when it cannot get the system info.
@@ -103,6 +111,24 @@ public sealed class PolicyActor : ReceiveActor, IWithTimers
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Sender.Tell(new PolicyAdminReply("", new QubesError($"policy files: {e.Message}")));
+        }
+    }
+
+    private PolicyDecision DryRun(DryRunPolicy m, CollectionState state)
+    {
+        var system = SystemInfoBuilder.Of(state);
+        try
+        {
+            if (_policy is not { } policy)
+                return _engine.ParseError(_error ?? new PolicySyntaxException("<policy>", 0, "policy not loaded"), m.Request);
+            var decision = policy.Evaluate(m.Request, system);
+            if (decision.Result == PolicyResult.Ask && m.AskAnswer is { } answer)
+                decision = policy.Answer(decision, m.Request, system, answer.StartsWith("allow:", StringComparison.Ordinal) ? answer["allow:".Length..] : null);
+            return decision;
+        }
+        catch (PolicySyntaxException e)
+        {
+            return _engine.ParseError(e, m.Request);
         }
     }
 

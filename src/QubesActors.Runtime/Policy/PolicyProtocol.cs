@@ -14,6 +14,13 @@ public static class PolicyProtocol
     /// </summary>
     public sealed record EvaluatePolicy(PolicyRequest Request, PolicyCallOptions Options, string Caller, CollectionState? State = null);
 
+    /// <summary>
+    /// Evaluate without carrying anything out (<c>policy.Evaluate</c>, <c>qvm policy eval</c>): the policy's decision
+    /// against the live collection, an ask followed through with <paramref name="AskAnswer"/> when given
+    /// (<c>deny</c> or <c>allow:TARGET</c>). Nothing is journaled: no call was made. Answered with a PolicyDecision.
+    /// </summary>
+    public sealed record DryRunPolicy(PolicyRequest Request, string? AskAnswer);
+
     /// <summary>Answered with <see cref="PolicyStatus"/>.</summary>
     public sealed record GetPolicyStatus;
 

@@ -51,4 +51,46 @@ public sealed class PolicyOnlineTests(AdminDaemonFixture fixture) : IClassFixtur
         Assert.True(removed.ExitCode == 0, removed.ToString());
         Assert.DoesNotContain("30-qvmtest", (await Qvm("policy", "list")).OutLines);
     }
+
+    [Fact]
+    public async Task Eval_asks_qubesd_against_the_live_collection_and_follows_an_ask_through()
+    {
+        const string Content = "qubes.QvmEval * work @anyvm ask default_target=personal\nqubes.QvmEval * @anyvm @anyvm deny\n";
+        File.WriteAllText(_file, Content);
+        Assert.Equal(0, (await Qvm("policy", "replace", "30-qvmeval", "--any", "--from", _file)).ExitCode);
+        try
+        {
+            var ask = await Qvm("policy", "eval", "qubes.QvmEval+x", "work", "personal", "--json");
+            Assert.True(ask.ExitCode == 0, ask.ToString());
+            using (var doc = JsonDocument.Parse(ask.Out))
+            {
+                var o = doc.RootElement;
+                Assert.Equal("ask", o.GetProperty("result").GetString());
+                Assert.Equal("personal", o.GetProperty("default_target").GetString());
+                var candidates = o.GetProperty("targets_for_ask").EnumerateArray().Select(e => e.GetString()).ToList();
+                Assert.Contains("personal", candidates);
+                Assert.DoesNotContain("work", candidates); // never the caller itself
+                Assert.DoesNotContain("dom0", candidates); // @anyvm excludes dom0
+                Assert.Equal("personal", o.GetProperty("requested_target").GetString());
+            }
+            var allowed = await Qvm("policy", "eval", "qubes.QvmEval+x", "work", "personal", "--ask-answer", "allow:personal", "--json");
+            using (var doc = JsonDocument.Parse(allowed.Out))
+            {
+                Assert.Equal("allow", doc.RootElement.GetProperty("result").GetString());
+                Assert.Equal("personal", doc.RootElement.GetProperty("target").GetString());
+            }
+            var denied = await Qvm("policy", "eval", "qubes.QvmEval", "personal", "work", "--json");
+            using (var doc = JsonDocument.Parse(denied.Out))
+            {
+                Assert.Equal("deny", doc.RootElement.GetProperty("result").GetString());
+                Assert.StartsWith("denied by policy ", doc.RootElement.GetProperty("reason").GetString(), StringComparison.Ordinal);
+                Assert.EndsWith("30-qvmeval.policy", doc.RootElement.GetProperty("matched").GetProperty("file").GetString(), StringComparison.Ordinal);
+                Assert.Equal(2, doc.RootElement.GetProperty("matched").GetProperty("line").GetInt32());
+            }
+        }
+        finally
+        {
+            await Qvm("policy", "remove", "30-qvmeval", "--token", "any");
+        }
+    }
 }
