@@ -14,6 +14,11 @@ public sealed class CompiledPolicy
     private readonly FrozenDictionary<string, int[]> candidatesByService;
     private readonly int[] anyServiceRules;
 
+    // §6 ask lists are a pure function of (this policy, the system info, service, argument, source): kept per system
+    // info so that repeated asks (the same caller for the same service) do not walk the service's rules again.
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SystemIndex, System.Collections.Concurrent.ConcurrentDictionary<(string, string, string), ImmutableArray<string>>> askLists = new();
+    private const int MaxAskListsPerSystem = 4096;
+
     public IReadOnlyList<PolicyRule> Rules => rules;
     public int Count => rules.Length;
 
@@ -241,12 +246,11 @@ public sealed class CompiledPolicy
     private PolicyDecision Ask(PolicyRule rule, Call call, int[] candidates)
     {
         var source = call.Request.Source;
-        IEnumerable<string> targets = rule.Redirect is { } redirect
+        var list = rule.Redirect is { } redirect
             ? [redirect.IsDom0 ? "dom0" : redirect.Text] // not expanded, not checked (gotcha 6)
-            : CollectTargetsForAsk(call, candidates);
+            : AskList(call, candidates);
         if (!rule.Autostart)
-            targets = targets.Where(t => AllowedWithoutAutostart(t, call.Index));
-        var list = targets.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray();
+            list = [.. list.Where(t => AllowedWithoutAutostart(t, call.Index))];
         if (list.IsEmpty)
             return PolicyDecisions.Deny(
                 $"policy define 'ask' action at {rule.Location} but no target is available to choose from",
@@ -263,6 +267,19 @@ public sealed class CompiledPolicy
             defaultTarget = null;
         return new PolicyDecision(PolicyResult.Ask, null, rule.User, rule.Notify, rule.Autostart, list, defaultTarget, null,
             rule.Location, call.Target.Text);
+    }
+
+    /// <summary>The sorted candidates of <see cref="CollectTargetsForAsk"/>, memoised per system info (bounded).</summary>
+    private ImmutableArray<string> AskList(Call call, int[] candidates)
+    {
+        var lists = askLists.GetValue(call.Index, static _ => new());
+        var key = (call.Request.Service, call.Request.Argument, call.Request.Source);
+        if (lists.TryGetValue(key, out var cached))
+            return cached;
+        var list = CollectTargetsForAsk(call, candidates).Order(StringComparer.Ordinal).ToImmutableArray();
+        if (lists.Count < MaxAskListsPerSystem)
+            lists.TryAdd(key, list);
+        return list;
     }
 
     /// <summary>§6 ask: every rule matching service, argument and source, bottom-up, adds or removes its expansion.</summary>
