@@ -20,6 +20,23 @@ public sealed class PolicyAskTests
         Assert.Equal(AllQubesButSelfAndDom0, Ask("test.Service * @anyvm @anyvm ask"));
 
     [Fact]
+    public void Ask_lists_are_remembered_per_system_info_only()
+    {
+        var policy = Load("test.Service * @anyvm @anyvm ask");
+        var request = new PolicyRequest("test.Service", "+", "test-vm1", "test-vm2");
+        var first = policy.Evaluate(request, Default);
+        Assert.Equal(first.TargetsForAsk, policy.Evaluate(request, Default).TargetsForAsk);
+        // Another system info (a qube gone): a list of its own, not the remembered one.
+        var smaller = Default with { Domains = Default.Domains.Remove("test-vm3") };
+        var after = policy.Evaluate(request, smaller);
+        Assert.Contains("test-vm3", first.TargetsForAsk);
+        Assert.DoesNotContain("test-vm3", after.TargetsForAsk);
+        Assert.Equal(first.TargetsForAsk.Length - 2, after.TargetsForAsk.Length); // test-vm3 and @dispvm:test-vm3
+        // Another caller with the same service: its own list (the caller is never offered).
+        Assert.Contains("test-vm1", policy.Evaluate(request with { Source = "test-vm2" }, Default).TargetsForAsk);
+    }
+
+    [Fact]
     public void Star_adds_dom0() =>
         Assert.Equal("@dispvm:default-dvm,@dispvm:test-vm3,default-dvm,dom0,test-invalid-dvm,test-no-dvm,test-standalone,test-template,test-vm2,test-vm3",
             Ask("test.Service * @anyvm * ask"));
