@@ -1,0 +1,33 @@
+using QubesActors.Audit;
+using Spectre.Console;
+
+namespace QubesActors.IntegrationTests.Audit;
+
+/// <summary>What one qubes-audit run showed the user.</summary>
+public sealed record AuditResult(int ExitCode, string Out, string Err)
+{
+    public string[] OutLines => Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    public override string ToString() => $"exit {ExitCode}\n--- out\n{Out}--- err\n{Err}";
+}
+
+/// <summary>Runs qubes-audit in-process on a non-ANSI console, with an empty environment (no QUBESD_* leaks in).</summary>
+internal static class AuditRunner
+{
+    public static Task<AuditResult> RunAsync(string stateDir, params string[] args) =>
+        RunRawAsync(new Dictionary<string, string?>(), ["--state-dir", stateDir, .. args]);
+
+    public static async Task<AuditResult> RunRawAsync(IReadOnlyDictionary<string, string?> environment, string[] args, CancellationToken ct = default)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(output),
+        });
+        var code = await AuditApp.RunAsync(args, new AuditContext(console, error, environment), ct);
+        return new AuditResult(code, output.ToString().Replace("\r\n", "\n"), error.ToString().Replace("\r\n", "\n"));
+    }
+}
