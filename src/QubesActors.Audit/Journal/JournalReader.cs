@@ -59,6 +59,12 @@ public sealed class JournalReader : IAsyncDisposable
               persistence.journal.sql.auto-initialize = off
               persistence.snapshot-store.sql.auto-initialize = off
               coordinated-shutdown.run-by-clr-shutdown-hook = off
+              # --follow: a new row waits for the max-ordering poll, then the events poll; 100 ms each keeps it
+              # well under the issue's 500 ms (two cheap indexed queries per poll).
+              persistence.query.journal.sql {
+                refresh-interval = 100ms
+                journal-sequence-retrieval.query-delay = 100ms
+              }
             }
             """).WithFallback(RuntimeConfig.For(readOnly));
 
