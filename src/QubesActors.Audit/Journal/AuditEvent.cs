@@ -45,7 +45,8 @@ public static class AuditDetails
 
     public static string Of(DomainEvent e) => e switch
     {
-        PolicyDecisionRecorded p => $"{p.Service}+{p.Argument} {p.Source} -> {p.RequestedTarget}: {p.Result}" +
+        // The argument keeps its leading '+' (qrexec's SERVICE+ARG); an empty requested target is @default.
+        PolicyDecisionRecorded p => $"{p.Service}{p.Argument} {p.Source} -> {(p.RequestedTarget.Length == 0 ? "@default" : p.RequestedTarget)}: {p.Result}" +
                                     (p.Target is null ? "" : $" target={p.Target}") + (p.Reason is null ? "" : $" ({p.Reason})"),
         QubePropertySet s => $"{s.Property}={s.Value}",
         QubeFeatureSet f => $"{f.Feature}={f.Value}",

@@ -28,19 +28,23 @@ public sealed class AuditJournalFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(StateDir);
-        using (var daemon = await QubesdProcess.StartAsync(StateDir))
+        var policySocket = Path.Combine(StateDir, "policy.sock");
+        using (var daemon = await QubesdProcess.StartAsync(StateDir, extraArgs: ["--policy-socket", policySocket]))
         {
             await Ok(daemon, "admin.vm.Create.AppVM", "dom0", "", "name=audited label=red");
             await Ok(daemon, "admin.vm.Start", Qube);
             await Ok(daemon, "admin.vm.property.Set", Qube, "memory", "512");
             await Ok(daemon, "admin.vm.feature.Set", Qube, "look", MarkupFeatureValue);
             await Ok(daemon, "admin.vm.Shutdown", Qube);
-            // The stop is an outcome the backend reports: wait until it is persisted.
+            // Two qrexec decisions, as qrexec-daemon asks them: a denial to "personal", an allow to dom0.
+            Assert.Equal("result=deny", await AskPolicy(policySocket, "source=audited\nintended_target=personal\nservice_and_arg=qubes.VMShell\n\n"));
+            Assert.StartsWith("user=DEFAULT\nresult=allow", await AskPolicy(policySocket, "source=audited\nintended_target=\nservice_and_arg=qubes.GetDate\n\n"));
+            // The stop is an outcome the backend reports and decisions are written in batches: wait until both are persisted.
             var deadline = DateTime.UtcNow.AddSeconds(30);
             do
             {
-                WhileRunning = await AuditRunner.RunAsync(StateDir, "log", "--qube", Qube, "--event", "stopped");
-                if (WhileRunning.OutLines.Length > 0)
+                WhileRunning = await AuditRunner.RunAsync(StateDir, "log", "--qube", Qube, "--event", "stopped", "--event", "decided");
+                if (WhileRunning.OutLines.Length == 3)
                     break;
                 await Task.Delay(200);
             }
@@ -49,6 +53,17 @@ public sealed class AuditJournalFixture : IAsyncLifetime
             Assert.Equal(0, await daemon.TerminateAsync(TimeSpan.FromSeconds(30)));
         }
         AppendHostileQube();
+    }
+
+    private static async Task<string> AskPolicy(string socketPath, string request)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes(request), System.Net.Sockets.SocketFlags.None);
+        using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        using var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await reader.ReadToEndAsync(timeout.Token);
     }
 
     private static async Task Ok(QubesdProcess daemon, string method, string dest, string arg = "", string? payload = null)

@@ -24,7 +24,7 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
     [Fact]
     public async Task Table_shows_the_qube_s_life_in_order_with_time_cause_and_details()
     {
-        var lines = Ok(await Log("--qube", Q)).OutLines;
+        var lines = Ok(await Log("--qube", Q, "--kind", "lifecycle", "--kind", "property")).OutLines;
         Assert.Equal(["qube.created", "qube.started", "qube.property-set", "qube.feature-set", "qube.stopped"], lines.Select(Event));
         Assert.All(lines, l => Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  audited ", l));
         Assert.Contains("admin by dom0", lines[1]);
@@ -36,7 +36,7 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
     public void Reads_while_qubesd_runs()
     {
         Assert.True(journal.WhileRunning.ExitCode == 0, journal.WhileRunning.ToString());
-        Assert.Equal(5, journal.WhileRunning.OutLines.Length);
+        Assert.Equal(7, journal.WhileRunning.OutLines.Length);
     }
 
     [Fact]
@@ -54,6 +54,7 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
     [InlineData("property", new[] { "qube.property-set", "qube.feature-set" })]
     [InlineData("admin", new[] { "qube.created", "qube.started", "qube.property-set", "qube.feature-set", "qube.stopped" })]
     [InlineData("firewall", new string[0])]
+    [InlineData("policy", new[] { "policy.decided", "policy.decided" })]
     public async Task Kind_filters_by_tag(string kind, string[] expected)
     {
         var lines = Ok(await Log("--qube", Q, "--kind", kind)).OutLines;
@@ -79,10 +80,24 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
     }
 
     [Fact]
+    public async Task Policy_decisions_are_found_from_their_source_and_their_target()
+    {
+        var denial = Assert.Single(Ok(await Log("--qube", "personal", "--kind", "policy")).OutLines);
+        Assert.Equal("policy.decided", Event(denial));
+        Assert.Contains("audited", denial); // the source, in the qube column
+        Assert.True(denial.Contains("qubes.VMShell+ audited -> personal: deny (denied by policy", StringComparison.Ordinal), denial);
+        var decisions = await Jsonl("--event", "decided", "--qube", Q);
+        Assert.Equal(["deny", "allow"], decisions.Select(d => d.GetProperty("data").GetProperty("result").GetString()));
+        Assert.Equal(["policy"], decisions[0].GetProperty("kinds").EnumerateArray().Select(k => k.GetString()));
+        Assert.Single(Ok(await Log("--kind", "policy", "--grep", ": deny")).OutLines);
+        Assert.Contains("qubes.GetDate+ audited -> @default: allow target=dom0", Assert.Single(Ok(await Log("--kind", "policy", "--grep", "allow")).OutLines));
+    }
+
+    [Fact]
     public async Task Caller_matches_the_recorded_caller()
     {
         // The socket records "dom0 (uid=.. pid=..)": --caller dom0 matches it.
-        var mine = await Jsonl("--caller", "dom0", "--qube", Q);
+        var mine = await Jsonl("--caller", "dom0", "--qube", Q, "--kind", "admin");
         Assert.Equal(5, mine.Count);
         Assert.All(mine, e => Assert.StartsWith("dom0", e.GetProperty("cause").GetProperty("caller").GetString()));
         Assert.Empty(Ok(await Log("--caller", "sys-net")).OutLines);
@@ -96,7 +111,7 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
         var property = events[2].GetProperty("time").GetString()!;
         Assert.Equal(["qube.started", "qube.property-set"],
             Ok(await Log("--qube", Q, "--since", started, "--until", property)).OutLines.Select(Event));
-        Assert.Equal(5, Ok(await Log("--qube", Q, "--since", "2h")).OutLines.Length);
+        Assert.Equal(7, Ok(await Log("--qube", Q, "--since", "2h")).OutLines.Length);
         Assert.Empty(Ok(await Log("--qube", Q, "--until", "3d")).OutLines);
         Assert.Equal(2, (await Log("--since", "two days")).ExitCode);
     }
@@ -173,11 +188,12 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
     {
         // The environment variable qubesd honours, then --config with qubesd.state-dir, then --state-dir over both.
         var env = new Dictionary<string, string?> { ["QUBESD_STATE_DIR"] = journal.StateDir };
-        Assert.Equal(5, Ok(await AuditRunner.RunRawAsync(env, ["log", "--qube", Q])).OutLines.Length);
+        Assert.Equal(7, Ok(await AuditRunner.RunRawAsync(env, ["log", "--qube", Q])).OutLines.Length);
 
         var conf = Path.Combine(journal.StateDir, "audit-test.conf");
         await File.WriteAllTextAsync(conf, $"qubesd.state-dir = \"{journal.StateDir}\"\n");
-        Assert.Equal(5, Ok(await AuditRunner.RunRawAsync(new Dictionary<string, string?>(), ["--config", conf, "log", "--qube", Q])).OutLines.Length);
+        Assert.Equal(7, Ok(await AuditRunner.RunRawAsync(new Dictionary<string, string?>(), ["--config", conf, "log", "--qube", Q])).OutLines.Length);
+        Assert.Equal(2, Ok(await AuditRunner.RunRawAsync(new Dictionary<string, string?>(), ["log", "--config", conf, "--kind", "policy"])).OutLines.Length);
 
         var missing = await AuditRunner.RunRawAsync(env, ["--state-dir", journal.StateDir + "-none", "log"]);
         Assert.Equal(1, missing.ExitCode);
