@@ -51,7 +51,8 @@ public sealed class JournalReader : IAsyncDisposable
     internal static Config Config(JournalSettings readOnly) =>
         ConfigurationFactory.ParseString("""
             akka {
-              loglevel = ERROR
+              # Akka's logger writes to stdout, which is the viewer's output (JSON, CSV): failures surface as exceptions.
+              loglevel = OFF
               stdout-loglevel = OFF
               log-dead-letters = off
               log-config-on-start = off

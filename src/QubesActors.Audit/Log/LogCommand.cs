@@ -17,7 +17,8 @@ public static class LogCommand
         var since = new Option<string?>("--since", "-S") { Description = "From this time: ISO-8601 (UTC unless offset given), or 30s, 15m, 2h, 3d, 1w ago, today, yesterday." };
         var until = new Option<string?>("--until", "-U") { Description = "Up to this time (same forms as --since)." };
         var grep = new Option<string?>("--grep", "-g") { Description = "Only events whose line matches this regular expression (case-insensitive unless it has upper case)." };
-        var output = new Option<OutputFormat>("--output", "-o") { Description = "table (default), json, jsonl or csv.", DefaultValueFactory = _ => OutputFormat.Table };
+        var output = new Option<string>("--output", "-o") { Description = "Output format.", DefaultValueFactory = _ => "table" };
+        output.AcceptOnlyFromAmong("table", "json", "jsonl", "csv");
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new events as they are persisted (Ctrl-C ends)." };
 
         var command = new Command("log", "Events in the order they were persisted: time (UTC), qube, event, cause and caller, details.")
@@ -44,7 +45,7 @@ public static class LogCommand
                 await context.Error.WriteLineAsync($"qubes-audit log: error: {e.Message}");
                 return AuditApp.ExitUsage;
             }
-            return await RunAsync(context, parse, filter, parse.GetValue(output), parse.GetValue(follow), ct);
+            return await RunAsync(context, parse, filter, Enum.Parse<OutputFormat>(parse.GetValue(output)!, ignoreCase: true), parse.GetValue(follow), ct);
         });
         return command;
     }
@@ -92,8 +93,11 @@ public static class LogCommand
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // The database or a row the codec cannot read: say which, no stack trace.
+            // The database, or a row the codec cannot read (edited by hand?): the read journal fails the whole stream there,
+            // so the events after it are not shown. No stack trace; qubesd --check names the broken stream.
             await context.Error.WriteLineAsync($"qubes-audit: cannot read the journal: {TerminalText.Escape(e.GetBaseException().Message)}");
+            if (e.GetBaseException() is System.Text.Json.JsonException)
+                await context.Error.WriteLineAsync("qubes-audit: a journal row cannot be decoded (modified?); `qubesd --check` reports which stream");
             return AuditApp.ExitError;
         }
     }

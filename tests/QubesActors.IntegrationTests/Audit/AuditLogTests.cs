@@ -202,6 +202,36 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
     }
 
     [Fact]
+    public async Task An_undecodable_row_is_an_error_on_stderr_and_stdout_stays_clean()
+    {
+        var copy = journal.StateDir + "-tampered";
+        Directory.CreateDirectory(copy);
+        try
+        {
+            using (var source = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(journal.StateDir, "journal.db")};Mode=ReadOnly;Pooling=False"))
+            using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(copy, "journal.db")};Pooling=False"))
+            {
+                // The backup API: the rows still in the WAL come along, which a file copy would miss.
+                source.Open();
+                db.Open();
+                source.BackupDatabase(db);
+                using var edit = db.CreateCommand();
+                edit.CommandText = "UPDATE journal SET message = X'7b2262726f6b656e' WHERE ordering = (SELECT MAX(ordering) FROM journal)";
+                Assert.Equal(1, edit.ExecuteNonQuery());
+            }
+            var result = await AuditRunner.RunAsync(copy, "log", "-o", "jsonl");
+            Assert.Equal(1, result.ExitCode);
+            Assert.Contains("cannot be decoded", result.Err);
+            // Whatever was printed before the failure is still valid JSON lines (no log or stack trace mixed in).
+            Assert.All(result.OutLines, l => JsonDocument.Parse(l).Dispose());
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Reading_never_writes_the_journal()
     {
         var db = Path.Combine(journal.StateDir, "journal.db");
