@@ -37,11 +37,18 @@ public sealed class JournalReader : IAsyncDisposable
         return new JournalReader(ActorSystem.Create("qubes-audit", Config(readOnly)));
     }
 
-    /// <summary>SQLite: the file must exist (a read-only open never creates it) and is opened read-only.</summary>
+    /// <summary>
+    /// SQLite: the file must exist (a read-only open never creates it) and is opened read-only. PostgreSQL: every
+    /// transaction of the session is read-only, so the server refuses a write whatever issues it.
+    /// </summary>
     internal static JournalSettings ReadOnly(JournalSettings settings)
     {
-        if (settings.Provider != JournalProvider.Sqlite)
-            return settings;
+        if (settings.Provider == JournalProvider.PostgreSql)
+        {
+            var pg = new Npgsql.NpgsqlConnectionStringBuilder(settings.ConnectionString);
+            pg.Options = $"{pg.Options} -c default_transaction_read_only=on".Trim();
+            return settings with { ConnectionString = pg.ToString() };
+        }
         var builder = new SqliteConnectionStringBuilder(settings.ConnectionString) { Mode = SqliteOpenMode.ReadOnly };
         if (!File.Exists(builder.DataSource))
             throw new JournalNotFoundException($"no journal at {builder.DataSource} (has qubesd run with this state directory?)");
