@@ -127,6 +127,6 @@ public sealed class LogFormat(OutputFormat format, TextWriter output)
         var text = TerminalText.Escape(untrusted);
         if (text.Length > 0 && text[0] is '=' or '+' or '-' or '@')
             text = "'" + text;
-        return text.IndexOfAny([',', '"', ' ', '\'']) < 0 ? text : "\"" + text.Replace("\"", "\"\"") + "\"";
+        return text.IndexOfAny([',', '"', ' ']) < 0 ? text : "\"" + text.Replace("\"", "\"\"") + "\"";
     }
 }
