@@ -1,4 +1,5 @@
 using QubesActors.Daemon;
+using QubesActors.Runtime.Settings;
 using Xunit;
 
 namespace QubesActors.IntegrationTests;

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using QubesActors.Core.Model;
 using QubesActors.Daemon;
+using QubesActors.Runtime.Settings;
 using QubesActors.Runtime.Actors;
 using QubesActors.Runtime.Backend;
 

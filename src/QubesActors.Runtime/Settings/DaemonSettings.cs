@@ -3,11 +3,13 @@ using Akka.Configuration;
 using QubesActors.Runtime.Backend;
 using QubesActors.Runtime.Persistence;
 
-namespace QubesActors.Daemon;
+namespace QubesActors.Runtime.Settings;
 
 /// <summary>
 /// The effective settings: config/qubesd.conf, then --config, then QUBESD_* environment variables, then --set,
 /// each layer over the previous one. Paths are resolved here so nothing else knows about machine paths.
+/// It lives in the runtime, not the daemon, so that qubes-audit resolves the journal exactly as qubesd does
+/// without pulling in the host.
 /// </summary>
 public sealed record DaemonSettings(Config Config, string StateDir, string ConfigDir, JournalSettings Journal, string LayoutFile, string Backend)
 {
