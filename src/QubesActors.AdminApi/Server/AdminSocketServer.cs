@@ -40,7 +40,7 @@ public sealed class AdminSocketServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _slots;
     private readonly SemaphoreSlim _streams;
-    private readonly HashSet<Task> _connections = [];
+    private readonly ServedConnections _connections = new();
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
 
@@ -177,15 +177,7 @@ public sealed class AdminSocketServer : IAsyncDisposable
                 continue;
             }
             var slot = new Slot(_slots);
-            var connection = Task.Run(() => Serve(client, slot, ct), CancellationToken.None);
-            lock (_connections)
-                _connections.Add(connection);
-            _ = connection.ContinueWith(t =>
-            {
-                lock (_connections)
-                    _connections.Remove(t);
-                slot.Release();
-            }, TaskScheduler.Default);
+            _connections.Start(() => Serve(client, slot, ct), slot.Release);
         }
     }
 
@@ -347,20 +339,7 @@ public sealed class AdminSocketServer : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
         await _acceptLoop.ConfigureAwait(false);
-        Task[] pending;
-        lock (_connections)
-            pending = [.. _connections];
-        await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (_listener is not null)
-        {
-            try
-            {
-                File.Delete(_options.SocketPath);
-            }
-            catch (IOException)
-            {
-            }
-        }
+        await _connections.StopAsync(_options.SocketPath, bound: _listener is not null).ConfigureAwait(false);
         _stopping.Dispose();
     }
 

@@ -25,7 +25,7 @@ public delegate Task<PolicyOutcome> PolicyEvaluator(PolicyRequest request, Polic
 public sealed class PolicySocketServer(PolicySocketOptions options, PolicyEvaluator evaluate) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
-    private readonly HashSet<Task> _connections = [];
+    private readonly ServedConnections _connections = new();
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
 
@@ -56,14 +56,7 @@ public sealed class PolicySocketServer(PolicySocketOptions options, PolicyEvalua
                 options.Log?.Invoke($"policy socket: accept failed: {e.Message}");
                 continue;
             }
-            var connection = Task.Run(() => Serve(client, ct), CancellationToken.None);
-            lock (_connections)
-                _connections.Add(connection);
-            _ = connection.ContinueWith(t =>
-            {
-                lock (_connections)
-                    _connections.Remove(t);
-            }, TaskScheduler.Default);
+            _connections.Start(() => Serve(client, ct));
         }
     }
 
@@ -137,20 +130,7 @@ public sealed class PolicySocketServer(PolicySocketOptions options, PolicyEvalua
         await _stopping.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
         await _acceptLoop.ConfigureAwait(false);
-        Task[] pending;
-        lock (_connections)
-            pending = [.. _connections];
-        await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (_listener is not null)
-        {
-            try
-            {
-                File.Delete(options.SocketPath);
-            }
-            catch (IOException)
-            {
-            }
-        }
+        await _connections.StopAsync(options.SocketPath, bound: _listener is not null).ConfigureAwait(false);
         _stopping.Dispose();
     }
 }

@@ -1,5 +1,4 @@
 using QubesActors.Audit;
-using Spectre.Console;
 
 namespace QubesActors.IntegrationTests.Audit;
 
@@ -23,50 +22,8 @@ internal static class AuditRunner
     public static async Task<AuditResult> RunRawAsync(IReadOnlyDictionary<string, string?> environment, string[] args, LockedWriter output, CancellationToken ct)
     {
         var error = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(output),
-        });
+        var console = PlainConsole.On(output);
         var code = await AuditApp.RunAsync(args, new AuditContext(console, error, environment), ct);
         return new AuditResult(code, output.ToString().Replace("\r\n", "\n"), error.ToString().Replace("\r\n", "\n"));
-    }
-}
-
-/// <summary>A StringWriter that can be read while a streaming command writes to it.</summary>
-internal sealed class LockedWriter : StringWriter
-{
-    private readonly Lock _lock = new();
-
-    public override void Write(char value)
-    {
-        lock (_lock)
-            base.Write(value);
-    }
-
-    public override void Write(string? value)
-    {
-        lock (_lock)
-            base.Write(value);
-    }
-
-    public override void Write(char[] buffer, int index, int count)
-    {
-        lock (_lock)
-            base.Write(buffer, index, count);
-    }
-
-    public override void WriteLine(string? value)
-    {
-        lock (_lock)
-            base.WriteLine(value);
-    }
-
-    public override string ToString()
-    {
-        lock (_lock)
-            return base.ToString();
     }
 }

@@ -1,5 +1,4 @@
 using QubesActors.Cli;
-using Spectre.Console;
 
 namespace QubesActors.IntegrationTests.Cli;
 
@@ -26,49 +25,7 @@ internal static class QvmRunner
     {
         var output = new LockedWriter();
         var error = new LockedWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(output),
-        });
+        var console = PlainConsole.On(output);
         return (new QvmContext(socket, console, error), output, error);
-    }
-
-    /// <summary>A StringWriter that can be read while a streaming command writes to it.</summary>
-    private sealed class LockedWriter : StringWriter
-    {
-        private readonly Lock _lock = new();
-
-        public override void Write(char value)
-        {
-            lock (_lock)
-                base.Write(value);
-        }
-
-        public override void Write(string? value)
-        {
-            lock (_lock)
-                base.Write(value);
-        }
-
-        public override void Write(char[] buffer, int index, int count)
-        {
-            lock (_lock)
-                base.Write(buffer, index, count);
-        }
-
-        public override void WriteLine(string? value)
-        {
-            lock (_lock)
-                base.WriteLine(value);
-        }
-
-        public override string ToString()
-        {
-            lock (_lock)
-                return base.ToString();
-        }
     }
 }

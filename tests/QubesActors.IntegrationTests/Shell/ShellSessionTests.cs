@@ -20,14 +20,7 @@ public sealed class ShellSessionTests
 
     public ShellSessionTests()
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(_out),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        _context = new QvmContext("/nonexistent/qubesd.sock", console, _err);
+        _context = new QvmContext("/nonexistent/qubesd.sock", PlainConsole.On(_out), _err);
     }
 
     private RootCommand Tree(QvmContext context)
