@@ -90,6 +90,17 @@ public sealed class JournalReader : IAsyncDisposable
             yield return e;
     }
 
+    /// <summary>
+    /// Every event persisted so far that concerns one of <paramref name="qubes"/> (its own stream, and the policy
+    /// decisions naming it as source or target), in the global order.
+    /// </summary>
+    public async IAsyncEnumerable<AuditEvent> CurrentOfQubesAsync(IReadOnlyCollection<string> qubes, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var e in CurrentAllAsync(ct))
+            if (e.Qubes.Any(q => qubes.Contains(q)))
+                yield return e;
+    }
+
     private async IAsyncEnumerable<AuditEvent> Run(Source<EventEnvelope, NotUsed> source, [EnumeratorCancellation] CancellationToken ct)
     {
         var builder = new AuditEventBuilder();
