@@ -65,6 +65,20 @@ public static class QubesHost
                 var qubes = system.ActorOf(QubesSupervisor.Props(backend, events, journal,
                     // The preloaded journal serves the first recovery only; a restarted supervisor reads afresh.
                     () => Interlocked.Exchange(ref firstLoad, 0) == 1 ? preloaded.GetAwaiter().GetResult() : JournalLoader.Load(settings.Journal)), "qubes");
+                var sealer = system.ActorOf(JournalSealer.Props(settings.Journal, journal, settings.SealInterval, settings.SealGapTimeout), "journal-sealer");
+                // A clean stop seals what was written last, so the newest events are vouched for right away.
+                CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "seal-journal", async () =>
+                {
+                    try
+                    {
+                        await sealer.Ask<JournalSealer.SealRoundDone>(new JournalSealer.SealNow(), TimeSpan.FromSeconds(5));
+                    }
+                    catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+                    {
+                        // The next start seals them.
+                    }
+                    return Akka.Done.Instance;
+                });
                 registry.Register<EventsKey>(events);
                 registry.Register<QubesKey>(qubes);
                 if (policy is not null)

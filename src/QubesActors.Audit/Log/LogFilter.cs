@@ -17,7 +17,9 @@ public sealed record LogFilter(
     DateTimeOffset? Until,
     Regex? Grep)
 {
-    public static readonly ImmutableArray<string> KnownKinds = ["lifecycle", "property", "firewall", "device", "policy", "admin"];
+    public static readonly ImmutableArray<string> KnownKinds = ["lifecycle", "property", "firewall", "device", "policy", "admin", "seal"];
+
+    private const string SealKind = "seal";
 
     public static LogFilter All { get; } = new([], [], [], null, null, null, null);
 
@@ -32,6 +34,9 @@ public sealed record LogFilter(
         if (Qubes.Length > 0 && !e.Qubes.Any(q => Qubes.Contains(q, StringComparer.Ordinal)))
             return false;
         if (Kinds.Length > 0 && !e.Kinds.Any(k => Kinds.Contains(k, StringComparer.Ordinal)))
+            return false;
+        // Seals are bookkeeping (one a second while qubesd writes): shown only when asked for by kind or name.
+        if (e.Kinds.Contains(SealKind) && Kinds.Length == 0 && Events.Length == 0)
             return false;
         if (Events.Length > 0 && !Events.Any(name => EventMatches(e, name)))
             return false;

@@ -52,6 +52,7 @@ public static class EventCodec
         ("collection.label-created.v1", typeof(LabelCreated)),
         ("collection.label-removed.v1", typeof(LabelRemoved)),
         (QubesActors.Runtime.Policy.PolicyDecisionRecorded.Manifest, typeof(QubesActors.Runtime.Policy.PolicyDecisionRecorded)),
+        (JournalSealed.Manifest, typeof(JournalSealed)),
     ];
 
     private static readonly FrozenDictionary<string, Type> ByManifest = Table.ToFrozenDictionary(t => t.Manifest, t => t.Type);
@@ -113,12 +114,29 @@ public static class EventCodec
     {
         QubeStarting or QubeStarted or QubeStartFailed or QubeShuttingDown or QubeStopped or QubePaused or QubeUnpaused
             or QubeSuspended or QubeResumed or QubeAdopted or QubeRestartScheduled or QubeFailed or QubeFailedReset
-            or QubeCreated or QubeRemoved or QubeNetworkAttached or QubeNetworkDetached => [Tags.Lifecycle, Tags.ForCause(e)],
+            or QubeRemoved or QubeNetworkAttached or QubeNetworkDetached => [Tags.Lifecycle, Tags.ForCause(e)],
+        // The creation names the stream's qube: the audit viewer finds a qube's stream(s) by this tag.
+        QubeCreated c => [Tags.Lifecycle, Tags.ForCause(e), Tags.QubePrefix + c.Name],
         QubeFirewallSet => [Tags.Firewall, Tags.ForCause(e)],
-        QubesActors.Runtime.Policy.PolicyDecisionRecorded => [Tags.Policy],
+        QubesActors.Runtime.Policy.PolicyDecisionRecorded p => PolicyTags(p),
+        JournalSealed => [Tags.Seal],
         QubeDeviceAssigned or QubeDeviceUnassigned or QubeDeviceAssignmentChanged or QubeDeviceAttached or QubeDeviceDetached => [Tags.Device, Tags.ForCause(e)],
         _ => [Tags.Property, Tags.ForCause(e)],
     };
+
+    /// <summary>
+    /// <c>policy</c>, plus <c>qube:NAME</c> for the source and the resolved target, so the audit viewer finds a qube's
+    /// decisions without reading the whole decision log. Only names that are qube names are tagged: a tag cannot hold
+    /// the CSV separator, and <c>@dispvm</c>-style tokens are not qubes.
+    /// </summary>
+    private static string[] PolicyTags(QubesActors.Runtime.Policy.PolicyDecisionRecorded p)
+    {
+        var tags = new List<string>(3) { Tags.Policy };
+        foreach (var name in new[] { p.Source, p.Target })
+            if (name is not null && QubesActors.Core.Model.QubeName.IsValid(name) && !tags.Contains(Tags.QubePrefix + name))
+                tags.Add(Tags.QubePrefix + name);
+        return [.. tags];
+    }
 
     public static class Tags
     {
@@ -128,6 +146,9 @@ public static class EventCodec
         public const string Device = "device";
         public const string Policy = "policy";
         public const string Admin = "admin";
+        public const string Seal = "seal";
+        /// <summary>Prefix of the tags naming the qubes of a policy decision (source, target): <c>qube:work</c>.</summary>
+        public const string QubePrefix = "qube:";
 
         /// <summary>Changes an admin call caused also carry <c>admin</c>; others their cause kind.</summary>
         public static string ForCause(DomainEvent e) => e.Cause.Kind == EventCause.AdminKind ? Admin : $"cause-{e.Cause.Kind}";
@@ -174,6 +195,7 @@ public static class EventCodec
 [JsonSerializable(typeof(LabelRemoved))]
 [JsonSerializable(typeof(QubeSnapshot))]
 [JsonSerializable(typeof(QubesActors.Runtime.Policy.PolicyDecisionRecorded))]
+[JsonSerializable(typeof(JournalSealed))]
 internal sealed partial class EventJsonContext : JsonSerializerContext;
 
 /// <summary>

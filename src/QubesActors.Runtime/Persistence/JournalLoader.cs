@@ -25,8 +25,8 @@ public sealed record LoadedJournal(LoadedStream? Collection, IReadOnlyList<Loade
 /// </summary>
 public static class JournalLoader
 {
-    // The decision log grows with every qrexec call and recovers nothing: the bulk read at start skips it.
-    private const string PolicyStream = QubesActors.Runtime.Policy.PolicyDecisionRecorded.PersistenceId;
+    // The decision log and the seals grow with use and recover no qube: the bulk read at start skips them.
+    private const string NotRecovered = $"('{QubesActors.Runtime.Policy.PolicyDecisionRecorded.PersistenceId}', '{JournalSealed.PersistenceId}')";
 
     /// <summary>
     /// Reads the journal. With <paramref name="fromSnapshots"/> each qube stream starts at its newest snapshot (the row
@@ -44,12 +44,12 @@ public static class JournalLoader
         var snapshots = fromSnapshots && TableExists(connection, settings.Provider, "snapshot") ? LatestSnapshots(connection) : [];
         using var command = connection.CreateCommand();
         command.CommandText = snapshots.Count == 0
-            ? $"SELECT persistence_id, sequence_number, manifest, message FROM journal WHERE persistence_id <> '{PolicyStream}' ORDER BY persistence_id, sequence_number"
+            ? $"SELECT persistence_id, sequence_number, manifest, message FROM journal WHERE persistence_id NOT IN {NotRecovered} ORDER BY persistence_id, sequence_number"
             : $"""
               SELECT j.persistence_id, j.sequence_number, j.manifest, j.message FROM journal j
               LEFT JOIN (SELECT persistence_id, MAX(sequence_number) AS snap FROM snapshot GROUP BY persistence_id) s
                 ON s.persistence_id = j.persistence_id
-              WHERE (s.snap IS NULL OR j.sequence_number >= s.snap) AND j.persistence_id <> '{PolicyStream}'
+              WHERE (s.snap IS NULL OR j.sequence_number >= s.snap) AND j.persistence_id NOT IN {NotRecovered}
               ORDER BY j.persistence_id, j.sequence_number
               """;
         using var reader = command.ExecuteReader();
@@ -93,7 +93,7 @@ public static class JournalLoader
     }
 
     /// <summary>A row edited by hand may hold text instead of a blob; hash what is there, so the edit shows as a broken link.</summary>
-    private static byte[] PayloadBytes(object value) => value switch
+    public static byte[] PayloadBytes(object value) => value switch
     {
         byte[] bytes => bytes,
         DBNull => [],

@@ -103,6 +103,12 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
         ? Path.GetFullPath(configured)
         : Path.Combine(StateDir, "qubesd.sock");
 
+    /// <summary>How often the journal sealer seals what was written since its last seal (docs/audit-verify.md).</summary>
+    public TimeSpan SealInterval => Config.GetTimeSpan("qubesd.journal.seal-interval", TimeSpan.FromSeconds(1));
+
+    /// <summary>How long a gap in the journal's ordering holds the seal back before it counts as a rolled-back write.</summary>
+    public TimeSpan SealGapTimeout => Config.GetTimeSpan("qubesd.journal.seal-gap-timeout", TimeSpan.FromSeconds(10));
+
     /// <summary>qubesd.policy.*: the directories (config-relative or state-relative when not rooted).</summary>
     public Runtime.Policy.PolicyDirectories PolicyDirectories => new(
         Config.GetString("qubesd.policy.runtime-dir", "") is { Length: > 0 } runtime ? Path.GetFullPath(runtime) : Path.Combine(StateDir, "policy.d"),
@@ -126,6 +132,8 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
             qubesd.backend = {Backend}
             qubesd.journal.provider = {Journal.Provider.ToString().ToLowerInvariant()}
             qubesd.journal.connection-string = "{masked}"
+            qubesd.journal.seal-interval = {SealInterval.TotalMilliseconds:0}ms
+            qubesd.journal.seal-gap-timeout = {SealGapTimeout.TotalMilliseconds:0}ms
             qubesd.socket = "{SocketPath}"
             qubesd.admin-api.read-timeout = {Config.GetTimeSpan("qubesd.admin-api.read-timeout", TimeSpan.FromSeconds(30)).TotalSeconds:0}s
             qubesd.admin-api.max-connections = {Config.GetInt("qubesd.admin-api.max-connections", 64)}

@@ -1,0 +1,74 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using QubesActors.Runtime.Persistence;
+
+namespace QubesActors.Audit.Journal;
+
+/// <summary>
+/// The journal's rows as stored, for <c>verify</c>: the chain and the seals are computed over the stored bytes, which
+/// the read journal does not hand out (it decodes them, and fails its whole stream at the first row it cannot decode).
+/// Read-only, like <see cref="JournalReader"/>.
+/// </summary>
+public sealed class RawJournal(JournalSettings readOnly) : IDisposable
+{
+    private readonly DbConnection _connection = Connect(readOnly);
+    private DbTransaction? _snapshot;
+
+    public static RawJournal Open(JournalSettings settings) => new(JournalReader.ReadOnly(settings));
+
+    private static DbConnection Connect(JournalSettings readOnly)
+    {
+        DbConnection connection = readOnly.Provider == JournalProvider.Sqlite
+            ? new SqliteConnection(readOnly.ConnectionString)
+            : new Npgsql.NpgsqlConnection(readOnly.ConnectionString);
+        connection.Open();
+        if (readOnly.Provider == JournalProvider.Sqlite)
+            JournalSettings.Execute(connection, "PRAGMA busy_timeout=5000;");
+        return connection;
+    }
+
+    /// <summary>
+    /// Makes the following reads see one state of the database (SQLite: one read transaction over the WAL; PostgreSQL:
+    /// repeatable read), so rows persisted meanwhile by a running qubesd do not mix in halfway.
+    /// </summary>
+    public void BeginSnapshot() =>
+        _snapshot = _connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+
+    /// <summary>The rows of one stream in sequence order.</summary>
+    public IEnumerable<JournalRow> Stream(string persistenceId)
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = _snapshot;
+        command.CommandText = "SELECT ordering, persistence_id, sequence_number, manifest, message FROM journal WHERE persistence_id = @pid ORDER BY sequence_number";
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@pid";
+        parameter.Value = persistenceId;
+        command.Parameters.Add(parameter);
+        foreach (var row in Rows(command))
+            yield return row;
+    }
+
+    /// <summary>Every row in the global order, read in one statement (one consistent snapshot of the database).</summary>
+    public IEnumerable<JournalRow> All()
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = _snapshot;
+        command.CommandText = "SELECT ordering, persistence_id, sequence_number, manifest, message FROM journal ORDER BY ordering";
+        foreach (var row in Rows(command))
+            yield return row;
+    }
+
+    private static IEnumerable<JournalRow> Rows(DbCommand command)
+    {
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+            yield return new JournalRow(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.IsDBNull(3) ? "" : reader.GetString(3),
+                JournalLoader.PayloadBytes(reader.GetValue(4)));
+    }
+
+    public void Dispose()
+    {
+        _snapshot?.Dispose();
+        _connection.Dispose();
+    }
+}
