@@ -61,6 +61,14 @@ var polSeed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
 var policy = new Command("policy", "the compiled qrexec policy in process: a generated N-rule policy, p50/p99 and decisions/s on one thread") { polRules, polQubes, polDecisions, polSeed };
 policy.SetAction(p => PolicyBench.Run(p.GetValue(polRules), p.GetValue(polQubes), p.GetValue(polDecisions), p.GetValue(polSeed), commandLine));
 
+// audit
+var auDir = new Option<string>("--state-dir") { Description = "Where the generated journal is kept (generated when missing, reused after)", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "qubes-audit-bench") };
+var auQubes = new Option<int>("--qubes") { DefaultValueFactory = _ => 1000 };
+var auEvents = new Option<long>("--events") { DefaultValueFactory = _ => 1_000_000 };
+var auRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
+var audit = new Command("audit", "qubes-audit log/show/verify/stats/report on a generated journal (1,000,000 events over 1,000 qubes), and --follow latency") { auDir, auQubes, auEvents, auRuns };
+audit.SetAction((p, _) => AuditBench.RunAsync(p.GetValue(auDir)!, p.GetValue(auQubes), p.GetValue(auEvents), p.GetValue(auRuns), commandLine));
+
 // all
 var all = new Command("all", "lifecycle, recovery, memory and adminapi with their defaults (SQLite)");
 all.SetAction(async (_, _) =>
@@ -124,5 +132,5 @@ profileList.Options.Add(plQubes);
 profileList.Options.Add(plIterations);
 profileList.SetAction((p, _) => ListProfile.RunAsync(p.GetValue(plQubes), p.GetValue(plIterations)));
 
-var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, policy, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
+var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, policy, audit, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
 return await root.Parse(args).InvokeAsync();

@@ -10,9 +10,10 @@ namespace QubesActors.Audit.Journal;
 /// uuid), so the names are learnt on the way from <c>qube.created</c> (and a later <c>name</c> property change): every
 /// event is read even when a filter keeps few of them.
 /// </summary>
-public sealed class AuditEventBuilder
+public sealed class AuditEventBuilder(IReadOnlyDictionary<string, string>? knownNames = null)
 {
-    private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
+    // A reader that starts in the middle of the journal is given the names of the streams created before.
+    private readonly Dictionary<string, string> _names = knownNames is null ? new(StringComparer.Ordinal) : new(knownNames, StringComparer.Ordinal);
 
     public AuditEvent Build(long ordering, string persistenceId, long sequenceNr, DomainEvent e)
     {

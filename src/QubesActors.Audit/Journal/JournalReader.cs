@@ -72,38 +72,67 @@ public sealed class JournalReader : IAsyncDisposable
               persistence.query.journal.sql {
                 refresh-interval = 100ms
                 journal-sequence-retrieval.query-delay = 100ms
+                # One round trip (an Ask to the sequence actor and a query) per batch: 500 rows is 2,000 for a million.
+                max-buffer-size = 10000
               }
             }
             """).WithFallback(RuntimeConfig.For(readOnly));
 
     /// <summary>Every event persisted so far, in the global order (the journal's ordering column).</summary>
-    public async IAsyncEnumerable<AuditEvent> CurrentAllAsync([EnumeratorCancellation] CancellationToken ct = default)
+    public IAsyncEnumerable<AuditEvent> CurrentAllAsync(CancellationToken ct = default) => CurrentAllAsync(0, null, ct);
+
+    public IAsyncEnumerable<AuditEvent> AllAsync(CancellationToken ct = default) => AllAsync(0, null, ct);
+
+    /// <summary>Every event persisted so far with an ordering above <paramref name="after"/>, in the global order.</summary>
+    /// <param name="names">The qube names of the streams created at or before <paramref name="after"/> (RawJournal.QubeNames).</param>
+    public async IAsyncEnumerable<AuditEvent> CurrentAllAsync(long after, IReadOnlyDictionary<string, string>? names,
+        [EnumeratorCancellation] CancellationToken ct = default)
     {
-        await foreach (var e in Run(_journal.CurrentAllEvents(Offset.NoOffset()), ct))
+        await foreach (var e in Run(_journal.CurrentAllEvents(after == 0 ? Offset.NoOffset() : Offset.Sequence(after)), names, ct))
             yield return e;
     }
 
-    /// <summary>Every event persisted so far, then each new one as it is persisted (polled every refresh-interval).</summary>
-    public async IAsyncEnumerable<AuditEvent> AllAsync([EnumeratorCancellation] CancellationToken ct = default)
+    /// <summary>As <see cref="CurrentAllAsync"/>, then each new event as it is persisted (polled every refresh-interval).</summary>
+    public async IAsyncEnumerable<AuditEvent> AllAsync(long after, IReadOnlyDictionary<string, string>? names,
+        [EnumeratorCancellation] CancellationToken ct = default)
     {
-        await foreach (var e in Run(_journal.AllEvents(Offset.NoOffset()), ct))
+        await foreach (var e in Run(_journal.AllEvents(after == 0 ? Offset.NoOffset() : Offset.Sequence(after)), names, ct))
             yield return e;
     }
 
     /// <summary>
-    /// Every event persisted so far that concerns one of <paramref name="qubes"/> (its own stream, and the policy
-    /// decisions naming it as source or target), in the global order.
+    /// Every event persisted so far that concerns one of <paramref name="qubes"/> (its own streams, and the policy
+    /// decisions naming it as source or target), in the global order, without reading the rest of the journal: the
+    /// tag <c>qube:NAME</c> (on a qube's creation and on decisions) finds the decisions and the qube's streams, whose
+    /// events are then read by persistence id (indexed). A name created, removed and created again has several streams.
     /// </summary>
     public async IAsyncEnumerable<AuditEvent> CurrentOfQubesAsync(IReadOnlyCollection<string> qubes, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        await foreach (var e in CurrentAllAsync(ct))
-            if (e.Qubes.Any(q => qubes.Contains(q)))
-                yield return e;
+        var envelopes = new Dictionary<long, EventEnvelope>();
+        var pids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var name in qubes.Distinct(StringComparer.Ordinal))
+            await foreach (var envelope in _journal.CurrentEventsByTag(EventCodec.Tags.QubePrefix + name, Offset.NoOffset())
+                               .RunAsAsyncEnumerable(_materializer).WithCancellation(ct))
+            {
+                envelopes[((Sequence)envelope.Offset).Value] = envelope;
+                if (envelope.Event is QubeCreated)
+                    pids.Add(envelope.PersistenceId);
+            }
+        foreach (var pid in pids)
+            await foreach (var envelope in _journal.CurrentEventsByPersistenceId(pid, 0, long.MaxValue).RunAsAsyncEnumerable(_materializer).WithCancellation(ct))
+                envelopes[((Sequence)envelope.Offset).Value] = envelope;
+        var builder = new AuditEventBuilder();
+        var wanted = qubes.ToHashSet(StringComparer.Ordinal);
+        foreach (var (ordering, envelope) in envelopes.OrderBy(p => p.Key))
+            if (envelope.Event is DomainEvent e && builder.Build(ordering, envelope.PersistenceId, envelope.SequenceNr, e) is var audit
+                && audit.Qubes.Any(wanted.Contains))
+                yield return audit;
     }
 
-    private async IAsyncEnumerable<AuditEvent> Run(Source<EventEnvelope, NotUsed> source, [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<AuditEvent> Run(Source<EventEnvelope, NotUsed> source, IReadOnlyDictionary<string, string>? names,
+        [EnumeratorCancellation] CancellationToken ct)
     {
-        var builder = new AuditEventBuilder();
+        var builder = new AuditEventBuilder(names);
         await foreach (var envelope in source.RunAsAsyncEnumerable(_materializer).WithCancellation(ct))
         {
             // The serializer bound to DomainEvent decodes every row; anything else is not qubesd's.

@@ -34,6 +34,41 @@ public sealed class RawJournal(JournalSettings readOnly) : IDisposable
     public void BeginSnapshot() =>
         _snapshot = _connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
 
+    /// <summary>The highest ordering persisted so far (0 for an empty journal).</summary>
+    public long MaxOrdering()
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = _snapshot;
+        command.CommandText = "SELECT COALESCE(MAX(ordering), 0) FROM journal";
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// The name of every qube stream, from its creation event: what a reader starting in the middle of the journal
+    /// (the last events, the live tail) needs to name the qubes of the events it shows.
+    /// </summary>
+    public Dictionary<string, string> QubeNames()
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = _snapshot;
+        command.CommandText = "SELECT persistence_id, manifest, message FROM journal WHERE manifest = 'qube.created.v1'";
+        using var reader = command.ExecuteReader();
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            try
+            {
+                if (EventCodec.Decode(JournalLoader.PayloadBytes(reader.GetValue(2)), reader.GetString(1)) is QubesActors.Core.Events.QubeCreated created)
+                    names[reader.GetString(0)] = created.Name;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                // An unreadable creation (verify reports it): that stream is shown by its uuid.
+            }
+        }
+        return names;
+    }
+
     /// <summary>The rows of one stream in sequence order.</summary>
     public IEnumerable<JournalRow> Stream(string persistenceId)
     {
