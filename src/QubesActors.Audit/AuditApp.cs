@@ -37,6 +37,7 @@ public static class AuditApp
             StateDir, ConfigFile, Sets,
         };
         root.Subcommands.Add(LogCommand.Create(context));
+        root.Subcommands.Add(Show.ShowCommand.Create(context));
         return root;
     }
 
