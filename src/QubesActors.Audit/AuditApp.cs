@@ -38,6 +38,7 @@ public static class AuditApp
         };
         root.Subcommands.Add(LogCommand.Create(context));
         root.Subcommands.Add(Show.ShowCommand.Create(context));
+        root.Subcommands.Add(Stats.StatsCommand.Create(context));
         return root;
     }
 
