@@ -39,6 +39,7 @@ public static class AuditApp
         root.Subcommands.Add(LogCommand.Create(context));
         root.Subcommands.Add(Show.ShowCommand.Create(context));
         root.Subcommands.Add(Stats.StatsCommand.Create(context));
+        root.Subcommands.Add(Report.ReportCommand.Create(context));
         return root;
     }
 
