@@ -218,6 +218,13 @@ public static class ReportHtml
           fromEl.addEventListener('keydown', function (e) { if (e.key === 'Enter') apply(); });
           toEl.addEventListener('keydown', function (e) { if (e.key === 'Enter') apply(); });
           reset();
+          // A range in the address (report.html#from=...&to=...) is applied on load, so a view can be linked.
+          var hash = new URLSearchParams(location.hash.slice(1));
+          if (hash.has('from') || hash.has('to')) {
+            fromEl.value = hash.get('from') || fromEl.value;
+            toEl.value = hash.get('to') || toEl.value;
+            apply();
+          }
         })();
         </script>
         </body>
