@@ -10,6 +10,11 @@ public sealed record PowerSpan(PowerState State, DateTimeOffset Start, DateTimeO
 {
     public TimeSpan Duration => End - Start;
 
+    /// <summary>The duration between the times as shown (ms precision), so that TO - FROM is exactly what is printed.</summary>
+    public TimeSpan ShownDuration => Truncate(End) - Truncate(Start);
+
+    private static DateTimeOffset Truncate(DateTimeOffset t) => t.AddTicks(-(t.UtcTicks % TimeSpan.TicksPerMillisecond));
+
     /// <summary><c>1h 02m 03.456s</c>, <c>4d 01h 00m 00.000s</c>, <c>0.120s</c>: precise to the ms like the times shown.</summary>
     public static string FormatDuration(TimeSpan d)
     {

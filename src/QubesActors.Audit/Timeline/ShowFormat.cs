@@ -37,7 +37,7 @@ public static class ShowFormat
             output.WriteLine($"  {"POWER",-10}{"FROM",-26}{"TO",-26}DURATION");
             foreach (var span in life.Spans)
                 output.WriteLine($"  {span.State.Wire(),-10}{AuditDetails.FormatTime(span.Start),-26}" +
-                                 $"{(span.Open ? "now" : AuditDetails.FormatTime(span.End)),-26}{PowerSpan.FormatDuration(span.Duration)}{(span.Open ? " (so far)" : "")}");
+                                 $"{(span.Open ? "now" : AuditDetails.FormatTime(span.End)),-26}{PowerSpan.FormatDuration(span.ShownDuration)}{(span.Open ? " (so far)" : "")}");
             var restarts = life.RestartEvents.ToList();
             if (restarts.Count > 0)
             {
@@ -98,7 +98,7 @@ public static class ShowFormat
                     w.WriteString("start", AuditDetails.FormatTime(span.Start));
                     w.WriteString("end", AuditDetails.FormatTime(span.End));
                     w.WriteBoolean("open", span.Open);
-                    w.WriteNumber("duration_ms", (long)span.Duration.TotalMilliseconds);
+                    w.WriteNumber("duration_ms", (long)span.ShownDuration.TotalMilliseconds);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();

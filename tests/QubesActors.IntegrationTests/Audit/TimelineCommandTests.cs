@@ -149,7 +149,7 @@ public sealed class TimelineCommandTests(TimelineJournalFixture journal) : IClas
         {
             var stats = Ok(await Run("stats", "-o", format)).Out;
             Assert.DoesNotContain('\u001b', stats);
-            Assert.Contains(format == "json" ? @"\u001b[31m" : @"\x1b[31m", stats);
+            Assert.Contains(format == "json" ? @"\u001B[31m" : @"\x1b[31m", stats, StringComparison.OrdinalIgnoreCase);
         }
     }
 }
