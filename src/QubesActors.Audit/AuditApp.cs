@@ -37,7 +37,10 @@ public static class AuditApp
             StateDir, ConfigFile, Sets,
         };
         root.Subcommands.Add(LogCommand.Create(context));
+        root.Subcommands.Add(Show.ShowCommand.Create(context));
+        root.Subcommands.Add(Stats.StatsCommand.Create(context));
         root.Subcommands.Add(Verify.VerifyCommand.Create(context));
+        root.Subcommands.Add(Report.ReportCommand.Create(context));
         return root;
     }
 

@@ -12,6 +12,7 @@ need() {
 }
 
 need postgresql compgen -G '/usr/lib/postgresql/*/bin/initdb'
+need chromium test -x /usr/bin/chromium
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "install.sh: installing ${missing[*]}"
