@@ -24,7 +24,8 @@ internal static class JournalRun
         try
         {
             await using var journal = JournalReader.Open(settings.Journal);
-            return await body(journal);
+            var exit = await body(journal);
+            return await ReportUnreadableAsync(context, journal) && exit == AuditApp.ExitOk ? AuditApp.ExitError : exit;
         }
         catch (JournalNotFoundException e)
         {
@@ -38,6 +39,22 @@ internal static class JournalRun
                 await context.Error.WriteLineAsync("qubes-audit: a journal row cannot be decoded (modified?); `qubesd --check` reports which stream");
             return AuditApp.ExitError;
         }
+    }
+
+    /// <summary>
+    /// Rows that could not be decoded were skipped: say which (on stderr, stdout stays parseable) and that the run is
+    /// incomplete. True when there were any.
+    /// </summary>
+    public static async Task<bool> ReportUnreadableAsync(AuditContext context, JournalReader journal)
+    {
+        foreach (var row in journal.Unreadable.Take(20))
+            await context.Error.WriteLineAsync(
+                $"qubes-audit: skipped ordering {row.Ordering} ({TerminalText.Escape(row.PersistenceId)} event {row.SequenceNr}, {TerminalText.Escape(row.Manifest)}): it cannot be decoded (modified?): {TerminalText.Escape(row.Error)}");
+        if (journal.Unreadable.Count > 20)
+            await context.Error.WriteLineAsync($"qubes-audit: ... and {journal.Unreadable.Count - 20} more rows that cannot be decoded");
+        if (journal.Unreadable.Count > 0)
+            await context.Error.WriteLineAsync("qubes-audit: `qubes-audit verify` checks the whole journal");
+        return journal.Unreadable.Count > 0;
     }
 
     /// <summary>A time option in the forms of <c>log --since</c>; a bad one is a usage error.</summary>

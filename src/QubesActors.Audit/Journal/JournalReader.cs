@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Akka;
+using System.Text.Json;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Persistence.Query;
@@ -12,30 +12,36 @@ using QubesActors.Runtime.Persistence;
 
 namespace QubesActors.Audit.Journal;
 
+/// <summary>A row the runtime's codec cannot decode (edited by hand?): skipped, and reported.</summary>
+public sealed record UnreadableRow(long Ordering, string PersistenceId, long SequenceNr, string Manifest, string Error);
+
 /// <summary>
-/// Reads qubesd's journal through Akka.Persistence.Query (the SQL read journal), configured from the same settings as
-/// qubesd. Read-only: SQLite is opened with <c>Mode=ReadOnly</c> (WAL lets it read while qubesd writes) and no plugin
-/// may create tables. Events are decoded by the runtime's own serializer (EventCodec) as qubesd's journal is.
+/// Reads qubesd's journal, read-only, from the same settings as qubesd (SQLite opened with <c>Mode=ReadOnly</c>, WAL
+/// lets it read while qubesd writes; PostgreSQL sessions in read-only transactions). What is already persisted is read
+/// with one SQL statement per question and decoded by the runtime's own codec (EventCodec), as qubesd's recovery
+/// reads it; new events (<c>--follow</c>) come from Akka.Persistence.Query's live <c>AllEvents</c> query of the SQL
+/// read journal, which polls and waits out gaps in the ordering. Why not the read journal for history too: its current
+/// queries cost about 2 s before the first event (actor system, linq2db's first query, the sequence actor) and a
+/// round trip per 500 events, 4.7 s for one qube's events in 100,000 (docs/audit-verify.md has the figures).
 /// </summary>
 public sealed class JournalReader : IAsyncDisposable
 {
-    private readonly ActorSystem _system;
-    private readonly SqlReadJournal _journal;
-    private readonly IMaterializer _materializer;
+    private readonly JournalSettings _readOnly;
+    private readonly RawJournal _raw;
+    private readonly List<UnreadableRow> _unreadable = [];
+    private ActorSystem? _live;
 
-    private JournalReader(ActorSystem system)
+    private JournalReader(JournalSettings readOnly)
     {
-        _system = system;
-        _journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
-        _materializer = system.Materializer();
+        _readOnly = readOnly;
+        _raw = new RawJournal(readOnly);
     }
 
     /// <summary>Opens the journal; fails with <see cref="JournalNotFoundException"/> when there is none yet.</summary>
-    public static JournalReader Open(JournalSettings settings)
-    {
-        var readOnly = ReadOnly(settings);
-        return new JournalReader(ActorSystem.Create("qubes-audit", Config(readOnly)));
-    }
+    public static JournalReader Open(JournalSettings settings) => new(ReadOnly(settings));
+
+    /// <summary>Rows skipped so far because they cannot be decoded.</summary>
+    public IReadOnlyList<UnreadableRow> Unreadable => _unreadable;
 
     /// <summary>
     /// SQLite: the file must exist (a read-only open never creates it) and is opened read-only. PostgreSQL: every
@@ -46,7 +52,8 @@ public sealed class JournalReader : IAsyncDisposable
         if (settings.Provider == JournalProvider.PostgreSql)
         {
             var pg = new Npgsql.NpgsqlConnectionStringBuilder(settings.ConnectionString);
-            pg.Options = $"{pg.Options} -c default_transaction_read_only=on".Trim();
+            if (pg.Options?.Contains("default_transaction_read_only", StringComparison.Ordinal) != true)
+                pg.Options = $"{pg.Options} -c default_transaction_read_only=on".Trim();
             return settings with { ConnectionString = pg.ToString() };
         }
         var builder = new SqliteConnectionStringBuilder(settings.ConnectionString) { Mode = SqliteOpenMode.ReadOnly };
@@ -72,8 +79,6 @@ public sealed class JournalReader : IAsyncDisposable
               persistence.query.journal.sql {
                 refresh-interval = 100ms
                 journal-sequence-retrieval.query-delay = 100ms
-                # One round trip (an Ask to the sequence actor and a query) per batch: 500 rows is 2,000 for a million.
-                max-buffer-size = 10000
               }
             }
             """).WithFallback(RuntimeConfig.For(readOnly));
@@ -81,59 +86,44 @@ public sealed class JournalReader : IAsyncDisposable
     /// <summary>Every event persisted so far, in the global order (the journal's ordering column).</summary>
     public IAsyncEnumerable<AuditEvent> CurrentAllAsync(CancellationToken ct = default) => CurrentAllAsync(0, null, ct);
 
-    public IAsyncEnumerable<AuditEvent> AllAsync(CancellationToken ct = default) => AllAsync(0, null, ct);
-
     /// <summary>Every event persisted so far with an ordering above <paramref name="after"/>, in the global order.</summary>
-    /// <param name="names">The qube names of the streams created at or before <paramref name="after"/> (RawJournal.QubeNames).</param>
-    public async IAsyncEnumerable<AuditEvent> CurrentAllAsync(long after, IReadOnlyDictionary<string, string>? names,
-        [EnumeratorCancellation] CancellationToken ct = default)
+    /// <param name="names">The names of the qube streams (RawJournal.QubeNames); read here when null and starting mid-journal.</param>
+    public IAsyncEnumerable<AuditEvent> CurrentAllAsync(long after, IReadOnlyDictionary<string, string>? names, CancellationToken ct = default) =>
+        Build(_raw.After(after), names ?? (after > 0 ? _raw.QubeNames() : null), ct);
+
+    /// <summary>
+    /// Every event persisted so far that concerns one of <paramref name="qubes"/>, in the global order: the streams
+    /// created under those names (a name created, removed and created again has several) and the policy decisions
+    /// naming one as source or target (tag <c>qube:NAME</c>), without reading the rest of the journal.
+    /// </summary>
+    public IAsyncEnumerable<AuditEvent> CurrentOfQubesAsync(IReadOnlyCollection<string> qubes, CancellationToken ct = default)
     {
-        await foreach (var e in Run(_journal.CurrentAllEvents(after == 0 ? Offset.NoOffset() : Offset.Sequence(after)), names, ct))
-            yield return e;
+        var names = _raw.QubeNames();
+        var wanted = qubes.ToHashSet(StringComparer.Ordinal);
+        var pids = names.Where(n => wanted.Contains(n.Value)).Select(n => n.Key).ToList();
+        return Build(_raw.OfQubes(pids, wanted), names, ct, e => e.Qubes.Any(wanted.Contains));
     }
 
-    /// <summary>As <see cref="CurrentAllAsync"/>, then each new event as it is persisted (polled every refresh-interval).</summary>
+    /// <summary>One stream's events, in order (e.g. the collection's, for the global properties at a time).</summary>
+    public IAsyncEnumerable<AuditEvent> CurrentOfStreamAsync(string persistenceId, CancellationToken ct = default) =>
+        Build(_raw.Stream(persistenceId), null, ct);
+
+    /// <summary>As <see cref="CurrentAllAsync(long, IReadOnlyDictionary{string, string}?, CancellationToken)"/>, then each new event as it is persisted.</summary>
     public async IAsyncEnumerable<AuditEvent> AllAsync(long after, IReadOnlyDictionary<string, string>? names,
         [EnumeratorCancellation] CancellationToken ct = default)
     {
-        await foreach (var e in Run(_journal.AllEvents(after == 0 ? Offset.NoOffset() : Offset.Sequence(after)), names, ct))
-            yield return e;
-    }
-
-    /// <summary>
-    /// Every event persisted so far that concerns one of <paramref name="qubes"/> (its own streams, and the policy
-    /// decisions naming it as source or target), in the global order, without reading the rest of the journal: the
-    /// tag <c>qube:NAME</c> (on a qube's creation and on decisions) finds the decisions and the qube's streams, whose
-    /// events are then read by persistence id (indexed). A name created, removed and created again has several streams.
-    /// </summary>
-    public async IAsyncEnumerable<AuditEvent> CurrentOfQubesAsync(IReadOnlyCollection<string> qubes, [EnumeratorCancellation] CancellationToken ct = default)
-    {
-        var envelopes = new Dictionary<long, EventEnvelope>();
-        var pids = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var name in qubes.Distinct(StringComparer.Ordinal))
-            await foreach (var envelope in _journal.CurrentEventsByTag(EventCodec.Tags.QubePrefix + name, Offset.NoOffset())
-                               .RunAsAsyncEnumerable(_materializer).WithCancellation(ct))
-            {
-                envelopes[((Sequence)envelope.Offset).Value] = envelope;
-                if (envelope.Event is QubeCreated)
-                    pids.Add(envelope.PersistenceId);
-            }
-        foreach (var pid in pids)
-            await foreach (var envelope in _journal.CurrentEventsByPersistenceId(pid, 0, long.MaxValue).RunAsAsyncEnumerable(_materializer).WithCancellation(ct))
-                envelopes[((Sequence)envelope.Offset).Value] = envelope;
-        var builder = new AuditEventBuilder();
-        var wanted = qubes.ToHashSet(StringComparer.Ordinal);
-        foreach (var (ordering, envelope) in envelopes.OrderBy(p => p.Key))
-            if (envelope.Event is DomainEvent e && builder.Build(ordering, envelope.PersistenceId, envelope.SequenceNr, e) is var audit
-                && audit.Qubes.Any(wanted.Contains))
-                yield return audit;
-    }
-
-    private async IAsyncEnumerable<AuditEvent> Run(Source<EventEnvelope, NotUsed> source, IReadOnlyDictionary<string, string>? names,
-        [EnumeratorCancellation] CancellationToken ct)
-    {
-        var builder = new AuditEventBuilder(names);
-        await foreach (var envelope in source.RunAsAsyncEnumerable(_materializer).WithCancellation(ct))
+        var builder = new AuditEventBuilder(names ?? (after > 0 ? _raw.QubeNames() : null));
+        var last = after;
+        foreach (var row in _raw.After(after))
+        {
+            ct.ThrowIfCancellationRequested();
+            last = row.Ordering;
+            if (Decode(row) is { } e)
+                yield return builder.Build(row.Ordering, row.PersistenceId, row.SequenceNr, e);
+        }
+        _live ??= ActorSystem.Create("qubes-audit", Config(_readOnly));
+        var journal = PersistenceQuery.Get(_live).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        await foreach (var envelope in journal.AllEvents(Offset.Sequence(last)).RunAsAsyncEnumerable(_live.Materializer()).WithCancellation(ct))
         {
             // The serializer bound to DomainEvent decodes every row; anything else is not qubesd's.
             if (envelope.Event is DomainEvent e)
@@ -141,7 +131,53 @@ public sealed class JournalReader : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync() => await _system.Terminate().ConfigureAwait(false);
+    public IAsyncEnumerable<AuditEvent> AllAsync(CancellationToken ct = default) => AllAsync(0, null, ct);
+
+    /// <summary>The highest ordering persisted so far.</summary>
+    public long MaxOrdering() => _raw.MaxOrdering();
+
+    /// <summary>The names of the qube streams created so far.</summary>
+    public Dictionary<string, string> QubeNames() => _raw.QubeNames();
+
+    private async IAsyncEnumerable<AuditEvent> Build(IEnumerable<JournalRow> rows, IReadOnlyDictionary<string, string>? names,
+        [EnumeratorCancellation] CancellationToken ct, Func<AuditEvent, bool>? keep = null)
+    {
+        var builder = new AuditEventBuilder(names);
+        var n = 0;
+        foreach (var row in rows)
+        {
+            if ((++n & 0x3fff) == 0)
+            {
+                ct.ThrowIfCancellationRequested();
+                await Task.Yield();
+            }
+            if (Decode(row) is not { } e)
+                continue;
+            var audit = builder.Build(row.Ordering, row.PersistenceId, row.SequenceNr, e);
+            if (keep is null || keep(audit))
+                yield return audit;
+        }
+    }
+
+    private DomainEvent? Decode(JournalRow row)
+    {
+        try
+        {
+            return EventCodec.Decode(row.Payload, row.Manifest);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            _unreadable.Add(new UnreadableRow(row.Ordering, row.PersistenceId, row.SequenceNr, row.Manifest, e.Message));
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _raw.Dispose();
+        if (_live is not null)
+            await _live.Terminate().ConfigureAwait(false);
+    }
 }
 
 public sealed class JournalNotFoundException(string message) : Exception(message);

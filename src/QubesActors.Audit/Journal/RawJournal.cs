@@ -14,7 +14,63 @@ public sealed class RawJournal(JournalSettings readOnly) : IDisposable
     private readonly DbConnection _connection = Connect(readOnly);
     private DbTransaction? _snapshot;
 
+    private const string Columns = "ordering, persistence_id, sequence_number, manifest, message";
+
     public static RawJournal Open(JournalSettings settings) => new(JournalReader.ReadOnly(settings));
+
+    /// <summary>Every row with an ordering above <paramref name="after"/>, in the global order.</summary>
+    public IEnumerable<JournalRow> After(long after)
+    {
+        using var command = Command($"SELECT {Columns} FROM journal WHERE ordering > @after ORDER BY ordering", ("@after", after));
+        foreach (var row in Rows(command))
+            yield return row;
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="persistenceIds"/> (by the stream index) and the policy decisions tagged with one of
+    /// <paramref name="names"/> (the decision stream, filtered by tag), in the global order.
+    /// </summary>
+    public IEnumerable<JournalRow> OfQubes(IReadOnlyList<string> persistenceIds, IReadOnlyCollection<string> names)
+    {
+        var parameters = new List<(string, object)>();
+        var streams = string.Join(", ", persistenceIds.Select((pid, i) => Add($"@p{i}", pid)));
+        var tags = string.Join(" OR ", names.Select((name, i) => $"tags LIKE {Add($"@t{i}", LikePattern(QubesActors.Runtime.Persistence.EventCodec.Tags.QubePrefix + name))} ESCAPE '\\'"));
+        var parts = new List<string>();
+        if (persistenceIds.Count > 0)
+            parts.Add($"SELECT {Columns} FROM journal WHERE persistence_id IN ({streams})");
+        if (names.Count > 0)
+            parts.Add($"SELECT {Columns} FROM journal WHERE persistence_id = '{QubesActors.Runtime.Policy.PolicyDecisionRecorded.PersistenceId}' AND ({tags})");
+        if (parts.Count == 0)
+            yield break;
+        using var command = Command(string.Join(" UNION ALL ", parts) + " ORDER BY ordering", [.. parameters]);
+        foreach (var row in Rows(command))
+            yield return row;
+
+        string Add(string name, object value)
+        {
+            parameters.Add((name, value));
+            return name;
+        }
+    }
+
+    /// <summary>A CSV-mode tag as stored (<c>;a;b;</c>): the tag between separators, LIKE's wildcards escaped.</summary>
+    private static string LikePattern(string tag) =>
+        "%;" + tag.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + ";%";
+
+    private DbCommand Command(string sql, params (string Name, object Value)[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.Transaction = _snapshot;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+        return command;
+    }
 
     private static DbConnection Connect(JournalSettings readOnly)
     {

@@ -66,16 +66,15 @@ public static class LogCommand
     /// windows of the global order). With <paramref name="follow"/>, then every matching event persisted after the
     /// history's end.
     /// </summary>
-    private static async IAsyncEnumerable<AuditEvent> Select(JournalReader journal, Runtime.Persistence.JournalSettings settings, LogFilter filter, bool follow,
+    private static async IAsyncEnumerable<AuditEvent> Select(JournalReader journal, LogFilter filter, bool follow,
         int? last, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         long end = 0;
         IReadOnlyDictionary<string, string>? names = null;
         if (follow || (last is not null && filter.Qubes.IsEmpty))
         {
-            using var raw = RawJournal.Open(settings);
-            end = raw.MaxOrdering();
-            names = raw.QubeNames();
+            end = journal.MaxOrdering();
+            names = journal.QubeNames();
         }
         if (last == 0)
         {
@@ -165,7 +164,7 @@ public static class LogCommand
             writer.Begin();
             try
             {
-                await foreach (var e in Select(journal, settings.Journal, filter, follow, last, ct))
+                await foreach (var e in Select(journal, filter, follow, last, ct))
                     writer.Write(e);
             }
             catch (OperationCanceledException) when (follow && ct.IsCancellationRequested)
@@ -173,7 +172,7 @@ public static class LogCommand
                 // Ctrl-C ends --follow: not an error.
             }
             writer.End();
-            return AuditApp.ExitOk;
+            return await JournalRun.ReportUnreadableAsync(context, journal) ? AuditApp.ExitError : AuditApp.ExitOk;
         }
         catch (JournalNotFoundException e)
         {

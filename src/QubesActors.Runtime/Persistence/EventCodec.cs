@@ -114,9 +114,7 @@ public static class EventCodec
     {
         QubeStarting or QubeStarted or QubeStartFailed or QubeShuttingDown or QubeStopped or QubePaused or QubeUnpaused
             or QubeSuspended or QubeResumed or QubeAdopted or QubeRestartScheduled or QubeFailed or QubeFailedReset
-            or QubeRemoved or QubeNetworkAttached or QubeNetworkDetached => [Tags.Lifecycle, Tags.ForCause(e)],
-        // The creation names the stream's qube: the audit viewer finds a qube's stream(s) by this tag.
-        QubeCreated c => [Tags.Lifecycle, Tags.ForCause(e), Tags.QubePrefix + c.Name],
+            or QubeCreated or QubeRemoved or QubeNetworkAttached or QubeNetworkDetached => [Tags.Lifecycle, Tags.ForCause(e)],
         QubeFirewallSet => [Tags.Firewall, Tags.ForCause(e)],
         QubesActors.Runtime.Policy.PolicyDecisionRecorded p => PolicyTags(p),
         JournalSealed => [Tags.Seal],
