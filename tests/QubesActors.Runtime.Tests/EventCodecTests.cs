@@ -117,6 +117,9 @@ public sealed class EventCodecTests
         ["collection.label-removed.v1"] = """
             {"name":"teal","time":"2026-01-02T03:04:05.678+00:00","cause":{"kind":"admin","caller":"dom0","detail":"admin.vm.Start"},"prev_hash":"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"}
             """,
+        ["journal.sealed.v1"] = """
+            {"from_ordering":120,"to_ordering":250,"rows":128,"digest":"aa1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0","heads":[{"persistence_id":"qube-6f1d2c3b-4a59-4867-9786-a5b4c3d2e1f0","sequence_nr":17,"hash":"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"}],"time":"2026-01-02T03:04:05.678+00:00","cause":{"kind":"admin","caller":"dom0","detail":"admin.vm.Start"},"prev_hash":"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"}
+            """,
         ["policy.decided.v1"] = """
             {"service":"qubes.Filecopy","argument":"\u002B","source":"work","requested_target":"personal","normalized_target":"personal","target":"personal","result":"allow","evaluated":"Ask","file":"/etc/qubes/policy.d/90-default.policy","line":6,"caller":"policy-socket (uid=0 pid=42)","log_line":"qrexec: qubes.Filecopy\u002B: work -\u003E personal: allowed to personal","time":"2026-01-02T03:04:05.678+00:00","cause":{"kind":"admin","caller":"dom0","detail":"admin.vm.Start"},"prev_hash":"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"}
             """,

@@ -59,5 +59,7 @@ public static class EventSamples
         Stamp(new QubesActors.Runtime.Policy.PolicyDecisionRecorded("qubes.Filecopy", "+", "work", "personal", "personal", "personal", "allow", "Ask",
             null, "/etc/qubes/policy.d/90-default.policy", 6, "policy-socket (uid=0 pid=42)", "qrexec: qubes.Filecopy+: work -> personal: allowed to personal")
             { Time = Time, Cause = Cause }),
+        Stamp(new QubesActors.Runtime.Persistence.JournalSealed(120, 250, 128, "aa" + Prev[2..],
+            [new QubesActors.Runtime.Persistence.SealedHead("qube-6f1d2c3b-4a59-4867-9786-a5b4c3d2e1f0", 17, Prev)]) { Time = Time, Cause = Cause }),
     }.ToDictionary(e => e.GetType());
 }

@@ -58,7 +58,7 @@ public static class AuditBench
         latencies.Sort();
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"log --follow: a new event printed {latencies[latencies.Count / 2]:0} ms (median; min {latencies[0]:0}, max {latencies[^1]:0}) after its persistence, {latencies.Count} events"));
+            $"log --follow: a new event printed {latencies[latencies.Count / 2]:0} ms (median; min {latencies[0]:0}, max {latencies[^1]:0}) after its persistence, {latencies.Count} events: {string.Join(" ", latencies.Select(l => l.ToString("0", CultureInfo.InvariantCulture)))}"));
         return 0;
     }
 
@@ -103,8 +103,8 @@ public static class AuditBench
             var journal = Persistence.Instance.Apply(system).JournalFor(null);
             var uuid = Guid.NewGuid();
             var stream = new JournalStream(JournalSettings.PersistenceIdOf(uuid), 0, "", journal);
-            // The follower has read the (empty) history and polls once its process is up.
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            // The follower has read the (empty) history, started the live query and caught up with the journal.
+            await Task.Delay(TimeSpan.FromSeconds(5));
             for (var i = 0; i < count; i++)
             {
                 var now = DateTimeOffset.UtcNow;

@@ -79,6 +79,9 @@ public sealed class JournalReader : IAsyncDisposable
               persistence.query.journal.sql {
                 refresh-interval = 100ms
                 journal-sequence-retrieval.query-delay = 100ms
+                # The sequence actor learns the highest ordering from 0 up, one batch per query, before the live
+                # query sees anything: 10,000 a batch is 100 queries for a million rows, 100,000 is 10.
+                journal-sequence-retrieval.batch-size = 100000
               }
             }
             """).WithFallback(RuntimeConfig.For(readOnly));

