@@ -44,6 +44,6 @@ public sealed class AuditEventBuilder(IReadOnlyDictionary<string, string>? known
             qube = "";
             qubes = [];
         }
-        return new AuditEvent(ordering, persistenceId, sequenceNr, EventCodec.ManifestOf(e), qube, qubes, [.. EventCodec.TagsOf(e)], e);
+        return new AuditEvent(ordering, persistenceId, sequenceNr, EventCodec.ManifestOf(e), qube, qubes, [.. EventCodec.TagsOf(e).Where(t => !t.StartsWith(EventCodec.Tags.QubePrefix, StringComparison.Ordinal))], e);
     }
 }

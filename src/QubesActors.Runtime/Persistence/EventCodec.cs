@@ -123,14 +123,16 @@ public static class EventCodec
     };
 
     /// <summary>
-    /// <c>policy</c>, plus <c>qube:NAME</c> for the source and the resolved target, so the audit viewer finds a qube's
+    /// <c>policy</c>, plus <c>qube:NAME</c> for the source and the target (where an allowed call went; the one asked
+    /// for when denied), so the audit viewer finds a qube's
     /// decisions without reading the whole decision log. Only names that are qube names are tagged: a tag cannot hold
     /// the CSV separator, and <c>@dispvm</c>-style tokens are not qubes.
     /// </summary>
     private static string[] PolicyTags(QubesActors.Runtime.Policy.PolicyDecisionRecorded p)
     {
         var tags = new List<string>(3) { Tags.Policy };
-        foreach (var name in new[] { p.Source, p.Target })
+        // Two names at most: the tags column holds 100 characters (PostgreSQL enforces it), a name up to 31.
+        foreach (var name in new[] { p.Source, p.Target ?? (p.NormalizedTarget.Length > 0 ? p.NormalizedTarget : p.RequestedTarget) })
             if (name is not null && QubesActors.Core.Model.QubeName.IsValid(name) && !tags.Contains(Tags.QubePrefix + name))
                 tags.Add(Tags.QubePrefix + name);
         return [.. tags];
