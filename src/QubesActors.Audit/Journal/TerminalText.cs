@@ -37,6 +37,9 @@ public static class TerminalText
         return false;
     }
 
-    /// <summary>C0, DEL, C1; plus the Unicode bidi overrides and isolates, which reorder what a terminal shows.</summary>
-    private static bool IsControl(char c) => c < 0x20 || (c >= 0x7f && c <= 0x9f) || c is >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069';
+    /// <summary>
+    /// C0, DEL, C1; the Unicode line and paragraph separators (a line break to some terminals and pagers); the bidi
+    /// overrides and isolates, which reorder what a terminal shows.
+    /// </summary>
+    private static bool IsControl(char c) => c < 0x20 || (c >= 0x7f && c <= 0x9f) || c is '\u2028' or '\u2029' or >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069';
 }

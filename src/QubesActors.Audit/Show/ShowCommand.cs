@@ -74,8 +74,12 @@ public static class ShowCommand
         QubeState? template = null;
         if (found.State.Class.HasTemplate() && found.State.Property("template") is { Length: > 0 } templateName && templateName != name)
             template = QubeStateAtBuilder.Replay(await ReadAsync(journal, templateName, ct), templateName, at)?.State;
+        // Defaults from global properties (default_netvm, ...) need the collection's stream up to the same moment.
+        var collectionEvents = new List<AuditEvent>();
+        await foreach (var e in journal.CurrentOfStreamAsync(Runtime.Persistence.JournalSettings.CollectionPersistenceId, ct))
+            collectionEvents.Add(e);
         var state = new QubeStateAt(name, at, found.Life, found.Lives, found.PersistenceId, found.Created, found.State,
-            QubeStateAtBuilder.Properties(found.State, template));
+            QubeStateAtBuilder.Properties(found.State, template, QubeStateAtBuilder.GlobalsAt(collectionEvents, at)));
         if (json)
             ShowFormat.WriteStateAtJson(context.Writer, state);
         else

@@ -59,6 +59,16 @@ public static class QubeStateAtBuilder
     /// <summary>Derived from the netvm: unknown while the netvm is.</summary>
     private static readonly FrozenSet<string> FromNetVm = new[] { "ip", "visible_ip", "dns" }.ToFrozenSet(StringComparer.Ordinal);
 
+    /// <summary>The global properties and labels at <paramref name="at"/>, from the collection stream's events.</summary>
+    public static CollectionState GlobalsAt(IEnumerable<AuditEvent> collectionEvents, DateTimeOffset at)
+    {
+        var collection = CollectionState.Empty;
+        foreach (var e in collectionEvents)
+            if (Truncate(e.Time) <= at && e.Event is CollectionEvent c)
+                collection = collection.Apply(c);
+        return collection;
+    }
+
     /// <summary>
     /// The life of <paramref name="name"/> that existed at <paramref name="at"/>, replayed up to it (events at exactly
     /// <paramref name="at"/> included, at the ms precision shown); null when no life covers that moment.
@@ -89,9 +99,11 @@ public static class QubeStateAtBuilder
     public static DateTimeOffset Truncate(DateTimeOffset t) => t.AddTicks(-(t.UtcTicks % TimeSpan.TicksPerMillisecond));
 
     /// <summary>Every property of the qube's class: explicit values, and defaults computed by the Core model's own rules.</summary>
-    public static ImmutableArray<PropertyAt> Properties(QubeState qube, QubeState? template)
+    /// <param name="globals">The collection (global properties) at the same moment, or null when unknown: defaults that
+    /// come from a global property are then shown as unknown rather than guessed.</param>
+    public static ImmutableArray<PropertyAt> Properties(QubeState qube, QubeState? template, CollectionState? globals = null)
     {
-        var collection = CollectionState.Empty.WithQube(qube);
+        var collection = (globals ?? CollectionState.Empty).WithQube(qube);
         if (template is not null && template.Name != qube.Name)
             collection = collection.WithQube(template);
         var templateName = qube.Class.HasTemplate() ? qube.Property("template") : null;
@@ -121,8 +133,8 @@ public static class QubeStateAtBuilder
             if (GlobalDefaults.TryGetValue(name, out var global) && !(name == "netvm" && qube.Class == QubeClass.TemplateVM)
                 && !(name == "default_dispvm" && qube.Class == QubeClass.DispVM))
             {
-                netvmUnknown |= name == "netvm";
-                result.Add(new PropertyAt(name, null, $"default (global {global})"));
+                netvmUnknown |= name == "netvm" && globals is null;
+                result.Add(new PropertyAt(name, globals is null ? null : Effective(collection, qube, name), $"default (global {global})"));
                 continue;
             }
             if (FromNetVm.Contains(name) && netvmUnknown)

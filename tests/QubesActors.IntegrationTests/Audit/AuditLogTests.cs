@@ -1,4 +1,5 @@
 using System.Text.Json;
+using QubesActors.Audit.Journal;
 using Xunit;
 
 namespace QubesActors.IntegrationTests.Audit;
@@ -91,6 +92,18 @@ public sealed class AuditLogTests(AuditJournalFixture journal) : IClassFixture<A
         Assert.Equal(["policy"], decisions[0].GetProperty("kinds").EnumerateArray().Select(k => k.GetString()));
         Assert.Single(Ok(await Log("--kind", "policy", "--grep", ": deny")).OutLines);
         Assert.Contains("qubes.GetDate+ audited -> @default: allow target=dom0", Assert.Single(Ok(await Log("--kind", "policy", "--grep", "allow")).OutLines));
+    }
+
+    [Fact]
+    public async Task Show_at_resolves_a_default_from_the_global_properties_of_that_moment()
+    {
+        // qubesd's default layout sets default_netvm = sys-firewall; "audited" never set its own netvm.
+        var result = await AuditRunner.RunAsync(journal.StateDir, "show", Q, "--at", AuditDetails.FormatTime(DateTimeOffset.UtcNow), "-o", "json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var doc = JsonDocument.Parse(result.Out);
+        var netvm = doc.RootElement.GetProperty("properties").GetProperty("netvm");
+        Assert.Equal("sys-firewall", netvm.GetProperty("value").GetString());
+        Assert.Equal("default (global default_netvm)", netvm.GetProperty("source").GetString());
     }
 
     [Fact]

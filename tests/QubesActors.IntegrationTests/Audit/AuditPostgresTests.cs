@@ -11,7 +11,7 @@ namespace QubesActors.IntegrationTests.Audit;
 public sealed class AuditPostgresTests(ITestOutputHelper log)
 {
     [Fact]
-    public async Task Log_reads_a_postgres_journal_from_the_same_settings_as_qubesd()
+    public async Task Log_show_and_verify_read_a_postgres_journal_from_the_same_settings_as_qubesd()
     {
         // Like the runtime's PostgreSQL specs: a run without a server fails rather than passing without checking anything.
         var server = Environment.GetEnvironmentVariable("QUBES_TEST_POSTGRES") is { Length: > 0 } s
@@ -39,6 +39,15 @@ public sealed class AuditPostgresTests(ITestOutputHelper log)
             Assert.Contains("qube.created", result.OutLines[0]);
             Assert.Contains("qube.started", result.OutLines[1]);
             Assert.Equal(0, await daemon.TerminateAsync(TimeSpan.FromSeconds(30)));
+
+            // qubesd sealed what it wrote (at the latest when it stopped); the chains and the seals verify on PostgreSQL.
+            var verify = await AuditRunner.RunAsync(stateDir, ["verify", .. sets]);
+            Assert.True(verify.ExitCode == 0, verify.ToString());
+            Assert.Matches(@"\d+ seals, the last of ", verify.Out);
+            Assert.DoesNotContain("after the last seal", verify.Out);
+            var show = await AuditRunner.RunAsync(stateDir, ["show", .. sets, "work"]);
+            Assert.True(show.ExitCode == 0, show.ToString());
+            Assert.Contains(show.OutLines, l => l.Contains("qube.started", StringComparison.Ordinal));
         }
         finally
         {

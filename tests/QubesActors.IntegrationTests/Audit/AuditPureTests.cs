@@ -14,6 +14,7 @@ public sealed class AuditPureTests
     [InlineData("\u009b2J\u007f", @"\x9b2J\x7f")]
     [InlineData(@"\x1b", @"\\x1b")] // a literal backslash cannot forge an escape
     [InlineData("abc\u202edef", @"abc\u202edef")] // bidi override
+    [InlineData("line\u2028para\u2029", @"line\u2028para\u2029")] // Unicode line and paragraph separators
     [InlineData("[red]markup[/]", "[red]markup[/]")]
     [InlineData("", "")]
     public void Terminal_text_escapes_control_characters(string untrusted, string shown) =>
