@@ -65,7 +65,7 @@ public sealed class EventCodecTests
     {
         var manifests = EventCodec.EventTypes.Select(ManifestOfType).ToList();
         Assert.Equal(manifests.Count, manifests.Distinct().Count());
-        Assert.All(manifests, m => Assert.Matches(@"^(qube|collection|policy)\.[a-z-]+\.v\d+$", m));
+        Assert.All(manifests, m => Assert.Matches(@"^(qube|collection|policy|journal)\.[a-z-]+\.v\d+$", m));
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public sealed class JournalSealingTests
         Assert.Equal((0L, 3L, 3L), (draft.FromOrdering, draft.ToOrdering, draft.Rows));
         var expected = rows.Aggregate("", (d, r) => JournalSealing.Fold(d, r.Ordering, r.Link));
         Assert.Equal(expected, draft.Digest);
-        Assert.Equal([new SealedHead("qube-a", 2, rows[2].Link), new SealedHead("qube-b", 1, rows[1].Link)], draft.Heads);
+        Assert.Equal([new SealedHead("qube-a", 2, rows[2].Link), new SealedHead("qube-b", 1, rows[1].Link)], draft.Heads.ToArray());
     }
 
     [Fact]
