@@ -99,7 +99,7 @@ public static class AuditJournalGenerator
     /// <summary>Seals the whole journal as qubesd's sealer would (same pure code), 20,000 rows per seal.</summary>
     private static async Task<long> SealAsync(JournalSettings settings, ActorSystem system, IActorRef journal)
     {
-        var position = JournalSealer.ReadPosition(settings);
+        var position = JournalSealer.ReadPosition(settings) ?? throw new InvalidOperationException("no journal table after writing");
         var stream = new JournalStream(JournalSealed.PersistenceId, position.SealSequenceNr, position.SealLink, journal);
         long seals = 0;
         while (true)
