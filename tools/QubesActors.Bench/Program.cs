@@ -70,7 +70,7 @@ var audit = new Command("audit", "qubes-audit log/show/verify/stats/report on a 
 audit.SetAction((p, _) => AuditBench.RunAsync(p.GetValue(auDir)!, p.GetValue(auQubes), p.GetValue(auEvents), p.GetValue(auRuns), commandLine));
 
 // all
-var all = new Command("all", "lifecycle, recovery, memory and adminapi with their defaults (SQLite)");
+var all = new Command("all", "lifecycle, recovery, memory, adminapi and audit with their defaults (SQLite)");
 all.SetAction(async (_, _) =>
 {
     var exit = 0;
@@ -78,6 +78,7 @@ all.SetAction(async (_, _) =>
     exit |= await RecoveryBench.RunAsync([100, 1000, 10000], 50, "sqlite", null, 3, 128, commandLine + "  [recovery --qubes 100,1000,10000 --events 50 --provider sqlite --runs 3]");
     exit |= await MemoryBench.RunAsync(1000, 50, "sqlite", null, commandLine + "  [memory --qubes 1000]");
     exit |= await AdminApiBench.RunAsync(1000, [1, 16], 20000, 1000, 500, commandLine + "  [adminapi --qubes 1000 --concurrency 1,16]");
+    exit |= await AuditBench.RunAsync(Path.Combine(Path.GetTempPath(), "qubes-audit-bench"), 1000, 1_000_000, 3, commandLine + "  [audit --qubes 1000 --events 1000000 --runs 3]");
     return exit;
 });
 
