@@ -30,6 +30,7 @@ public static class AuditBench
         JournalSealer.ReadPosition(settings);
         var target = AuditJournalGenerator.NameOf(qubes / 2);
         var rows = new List<string[]>();
+        var medians = new Dictionary<string, double>();
         foreach (var (label, args) in new (string, string[])[]
                  {
                      ($"log --qube {target}", ["log", "--qube", target]),
@@ -51,6 +52,8 @@ public static class AuditBench
                 exit = code;
             }
             times.Sort();
+            medians[label] = times[times.Count / 2];
+            Report.JsonLine(new { bench = "audit", events, qubes, command = label, median_ms = times[times.Count / 2], min_ms = times[0], max_ms = times[^1], lines, exit, commandLine });
             rows.Add([label, $"{times[times.Count / 2]:0}", $"{times[0]:0}", $"{times[^1]:0}", lines.ToString(CultureInfo.InvariantCulture), exit.ToString(CultureInfo.InvariantCulture)]);
         }
         Report.Table($"qubes-audit on {events:N0} events / {qubes:N0} qubes (SQLite), wall time of the process in ms, {runs} runs  [{commandLine}]",
@@ -61,7 +64,16 @@ public static class AuditBench
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"log --follow: a new event printed {latencies[latencies.Count / 2]:0} ms (median; min {latencies[0]:0}, max {latencies[^1]:0}) after its persistence, {latencies.Count} events: {string.Join(" ", latencies.Select(l => l.ToString("0", CultureInfo.InvariantCulture)))}"));
-        return 0;
+        var goals = new (string Name, bool Met)[]
+        {
+            ("log --qube < 1 s", medians[$"log --qube {target}"] < 1000),
+            ("show < 1 s", medians[$"show {target}"] < 1000),
+            ("verify < 10 s", medians["verify"] < 10_000),
+            ("--follow < 500 ms", latencies[latencies.Count / 2] < 500),
+        };
+        Report.JsonLine(new { bench = "audit", events, qubes, follow_median_ms = latencies[latencies.Count / 2], follow_max_ms = latencies[^1], commandLine });
+        Console.WriteLine("goals: " + string.Join(", ", goals.Select(g => $"{g.Name}: {(g.Met ? "MET" : "MISSED")}")));
+        return goals.All(g => g.Met) ? 0 : 1;
     }
 
     private static async Task<(double Ms, int Exit, int Lines)> TimeProcessAsync(string stateDir, string[] args)

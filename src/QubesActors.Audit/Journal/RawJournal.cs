@@ -39,7 +39,10 @@ public sealed class RawJournal(JournalSettings readOnly) : IDisposable
         if (persistenceIds.Count > 0)
             parts.Add($"SELECT {Columns} FROM journal WHERE persistence_id IN ({streams})");
         if (names.Count > 0)
-            parts.Add($"SELECT {Columns} FROM journal WHERE persistence_id = '{QubesActors.Runtime.Policy.PolicyDecisionRecorded.PersistenceId}' AND ({tags})");
+            // The inner query reads only columns of the (persistence_id, tags) index qubesd creates, so the planner
+            // checks the tags in the index instead of fetching 200,000 decision rows (SQLite 3.53 otherwise picks the
+            // unique index); then only the matching rows are read.
+            parts.Add($"SELECT {Columns} FROM journal WHERE ordering IN (SELECT ordering FROM journal WHERE persistence_id = '{QubesActors.Runtime.Policy.PolicyDecisionRecorded.PersistenceId}' AND ({tags}))");
         if (parts.Count == 0)
             yield break;
         using var command = Command(string.Join(" UNION ALL ", parts) + " ORDER BY ordering", [.. parameters]);
