@@ -63,6 +63,8 @@ public sealed class JournalVerifier
         public StreamProblem? Problem;
         /// <summary>Set while the problem is "events missing from here": a later row may show they were only moved.</summary>
         public long? MissingFrom;
+        /// <summary>The event a seal recorded that was not there when the walk reached the seal, and that seal's time.</summary>
+        public (long SequenceNr, DateTimeOffset SealTime)? MissingAtSeal;
     }
 
     private sealed record Seal(long SequenceNr, JournalSealed Event);
@@ -74,7 +76,10 @@ public sealed class JournalVerifier
     private string? _anchorProblem;
     private bool _anchorChecked;
     private int _nextSeal;
+    // The fold of every row so far (what an anchor is compared with), and the fold since the last seal checked,
+    // restarted from that seal's digest so a change is blamed on its own seal only.
     private string _digest = "";
+    private string _sealDigest = "";
     private long _lastFolded;
     private long _events;
     private long _unsealed;
@@ -125,6 +130,7 @@ public sealed class JournalVerifier
         if (row.IsSeal)
             return;
         _digest = JournalSealing.Fold(_digest, row.Ordering, link);
+        _sealDigest = JournalSealing.Fold(_sealDigest, row.Ordering, link);
         _lastFolded = row.Ordering;
         if (_anchor is { } anchor && !_anchorChecked && row.Ordering >= anchor.Ordering)
             CheckAnchor(anchor, row.Ordering == anchor.Ordering);
@@ -168,6 +174,13 @@ public sealed class JournalVerifier
         if (row.Manifest == "qube.created.v1" && stream.Qube is null)
             stream.Qube = TryDecode(row) is QubeCreated created ? created.Name : null;
         var seq = row.SequenceNr;
+        if (stream.MissingAtSeal is { } atSeal && seq == atSeal.SequenceNr && stream.Problem?.SequenceNr == seq)
+        {
+            // Not deleted: it comes later in the global order than the seal that recorded it.
+            stream.MissingAtSeal = null;
+            Fail(stream, seq, $"event {seq} ({row.Manifest}) comes after the seal of {AuditTime(atSeal.SealTime)} that recorded it: it was moved in the global order");
+            return;
+        }
         if (stream.MissingFrom is { } missingFrom && seq >= missingFrom && seq <= stream.LastSeq)
         {
             // The "missing" event was only further down the global order.
@@ -223,9 +236,12 @@ public sealed class JournalVerifier
                 {
                     brokenStream = true;
                     if (stream.Problem is null || stream.Problem.SequenceNr > stream.LastSeq + 1)
+                    {
+                        stream.MissingAtSeal = (stream.LastSeq + 1, seal.Event.Time);
                         Fail(stream, stream.LastSeq + 1, stream.LastSeq + 1 == head.SequenceNr
                             ? $"event {head.SequenceNr} is missing (deleted): the seal of {AuditTime(seal.Event.Time)} recorded it as the stream's newest"
                             : $"events {stream.LastSeq + 1} to {head.SequenceNr} are missing (deleted): the seal of {AuditTime(seal.Event.Time)} recorded event {head.SequenceNr} as the stream's newest");
+                    }
                 }
                 else if (stream.LastSeq == head.SequenceNr && stream.LastLink != head.Hash)
                 {
@@ -240,9 +256,12 @@ public sealed class JournalVerifier
                         Fail(stream, head.SequenceNr + 1, $"event {head.SequenceNr + 1} was moved before the seal of {AuditTime(seal.Event.Time)}, which ended the stream at event {head.SequenceNr}");
                 }
             }
-            if (_digest != seal.Event.Digest && !brokenStream && !_streams.Values.Any(s => s.Problem is not null))
+            if (_sealDigest != seal.Event.Digest && !brokenStream && !_streams.Values.Any(s => s.Problem is not null))
                 _sealProblems.Add(new SealProblem(seal.SequenceNr, seal.Event.FromOrdering, seal.Event.ToOrdering, seal.Event.Time,
                     "the rows in its range no longer fold to its digest: a row was inserted, deleted or moved in the global order"));
+            // Each seal's range is judged on its own: the next one starts from this seal's recorded digest, so one
+            // change is reported once, not again by every later seal.
+            _sealDigest = seal.Event.Digest;
         }
     }
 

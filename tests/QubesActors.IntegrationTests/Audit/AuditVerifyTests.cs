@@ -89,14 +89,40 @@ public sealed class AuditVerifyTests(AuditJournalFixture journal) : IClassFixtur
     public async Task Rows_of_different_streams_swapped_in_the_global_order_break_the_seal()
     {
         // Each stream is intact on its own; only the seal's fold over the global order can tell.
-        var result = await VerifyEdited("""
-            UPDATE journal SET ordering = -1 WHERE ordering = 1;
-            UPDATE journal SET ordering = 1 WHERE ordering = 2;
-            UPDATE journal SET ordering = 2 WHERE ordering = -1;
-            """);
+        var result = await VerifyEdited(db =>
+        {
+            // Two neighbours in the global order from different streams, not on either side of a seal's end: swapping
+            // them keeps each stream's own order and every seal's heads.
+            var sealEnds = new HashSet<long>();
+            using (var seals = db.CreateCommand())
+            {
+                seals.CommandText = "SELECT manifest, message FROM journal WHERE persistence_id = 'journal-seals'";
+                using var reader = seals.ExecuteReader();
+                while (reader.Read())
+                    sealEnds.Add(((QubesActors.Runtime.Persistence.JournalSealed)QubesActors.Runtime.Persistence.EventCodec.Decode((byte[])reader.GetValue(1), reader.GetString(0))).ToOrdering);
+            }
+            var first = Scalar(db, $"SELECT a.ordering FROM journal a JOIN journal b ON b.ordering = a.ordering + 1 WHERE a.persistence_id <> b.persistence_id AND a.ordering NOT IN ({string.Join(", ", sealEnds.Append(-1))}) ORDER BY a.ordering LIMIT 1");
+            var other = first + 1;
+            Exec(db, $"UPDATE journal SET ordering = -1 WHERE ordering = {first}; UPDATE journal SET ordering = {first} WHERE ordering = {other}; UPDATE journal SET ordering = {other} WHERE ordering = -1");
+        });
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("0 broken stream(s), 1 broken seal(s)", result.Out);
-        Assert.Matches(@"BROKEN  seal 1 of .* \(orderings 1\.\.\d+\): the rows in its range no longer fold to its digest", result.Out);
+        Assert.Matches(@"BROKEN  seal \d+ of .* \(orderings \d+\.\.\d+\): the rows in its range no longer fold to its digest", result.Out);
+    }
+
+    [Fact]
+    public async Task A_stream_head_moved_past_the_end_of_its_seal_is_reported_as_moved()
+    {
+        var result = await VerifyEdited(db =>
+        {
+            // The newest event of "audited" (sealed: qubesd sealed everything it wrote), moved after every other row.
+            var head = Scalar(db, $"SELECT ordering FROM journal WHERE persistence_id = {AuditedPid} ORDER BY sequence_number DESC LIMIT 1");
+            var last = Scalar(db, "SELECT MAX(ordering) FROM journal");
+            Exec(db, $"UPDATE journal SET ordering = {last + 1} WHERE ordering = {head}");
+        });
+        Assert.Equal(1, result.ExitCode);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(result.Out,
+            @"BROKEN  qube-[0-9a-f-]+ \(audited\)  event (\d+): event \1 \(qube\.stopped\.v1\) comes after the seal of .* that recorded it: it was moved in the global order"), result.ToString());
     }
 
     [Fact]
