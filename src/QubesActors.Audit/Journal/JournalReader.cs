@@ -30,6 +30,7 @@ public sealed class JournalReader : IAsyncDisposable
     private readonly RawJournal _raw;
     private readonly List<UnreadableRow> _unreadable = [];
     private ActorSystem? _live;
+    private Task<SqlReadJournal>? _liveJournal;
 
     private JournalReader(JournalSettings readOnly)
     {
@@ -111,10 +112,21 @@ public sealed class JournalReader : IAsyncDisposable
     public IAsyncEnumerable<AuditEvent> CurrentOfStreamAsync(string persistenceId, CancellationToken ct = default) =>
         Build(_raw.Stream(persistenceId), null, ct);
 
+    /// <summary>
+    /// Starts the live query's machinery (actor system, read journal, its sequence actor catching up with the journal)
+    /// in the background, so a follower that first prints history is live as soon as the history is out.
+    /// </summary>
+    public void PrepareLive() => _liveJournal ??= Task.Run(() =>
+    {
+        _live = ActorSystem.Create("qubes-audit", Config(_readOnly));
+        return PersistenceQuery.Get(_live).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+    });
+
     /// <summary>As <see cref="CurrentAllAsync(long, IReadOnlyDictionary{string, string}?, CancellationToken)"/>, then each new event as it is persisted.</summary>
     public async IAsyncEnumerable<AuditEvent> AllAsync(long after, IReadOnlyDictionary<string, string>? names,
         [EnumeratorCancellation] CancellationToken ct = default)
     {
+        PrepareLive();
         var builder = new AuditEventBuilder(names ?? (after > 0 ? _raw.QubeNames() : null));
         var last = after;
         foreach (var row in _raw.After(after))
@@ -124,9 +136,8 @@ public sealed class JournalReader : IAsyncDisposable
             if (Decode(row) is { } e)
                 yield return builder.Build(row.Ordering, row.PersistenceId, row.SequenceNr, e);
         }
-        _live ??= ActorSystem.Create("qubes-audit", Config(_readOnly));
-        var journal = PersistenceQuery.Get(_live).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
-        await foreach (var envelope in journal.AllEvents(Offset.Sequence(last)).RunAsAsyncEnumerable(_live.Materializer()).WithCancellation(ct))
+        var journal = await _liveJournal!.WaitAsync(ct).ConfigureAwait(false);
+        await foreach (var envelope in journal.AllEvents(Offset.Sequence(last)).RunAsAsyncEnumerable(_live!.Materializer()).WithCancellation(ct))
         {
             // The serializer bound to DomainEvent decodes every row; anything else is not qubesd's.
             if (envelope.Event is DomainEvent e)
@@ -178,6 +189,17 @@ public sealed class JournalReader : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _raw.Dispose();
+        if (_liveJournal is not null)
+        {
+            try
+            {
+                await _liveJournal.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // It failed to start: AllAsync has reported that already.
+            }
+        }
         if (_live is not null)
             await _live.Terminate().ConfigureAwait(false);
     }

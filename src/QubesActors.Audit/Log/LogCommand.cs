@@ -71,6 +71,8 @@ public static class LogCommand
     {
         long end = 0;
         IReadOnlyDictionary<string, string>? names = null;
+        if (follow)
+            journal.PrepareLive();
         if (follow || (last is not null && filter.Qubes.IsEmpty))
         {
             end = journal.MaxOrdering();
