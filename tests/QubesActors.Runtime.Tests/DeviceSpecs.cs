@@ -120,6 +120,30 @@ public sealed class DeviceSpecs : QubesSpec
     }
 
     [Fact]
+    public void An_attach_in_flight_when_the_backend_stops_ends_detached()
+    {
+        Ok(new AssignDevice("work", "usb", Mouse, "auto-attach", NoOptions, Dom0));
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Backend.DeviceAttachGate = gate;
+        StartBoth();
+        AwaitAssert(() => Assert.Contains($"attach-device work {Mouse}", Backend.Calls), T);
+        var events = Subscribe();
+
+        // The backend stops while the attach is in flight; the attach then succeeds late (it raced the shutdown).
+        Ok(new ShutdownQube("sys-usb", false, true, Dom0));
+        Backend.DeviceAttachGate = null;
+        gate.SetResult();
+
+        // The qube records the attach, then the detach the backend's stop asked for: it does not keep the device.
+        CollectUntil(events, n => n.Subject == "work" && n.Event == "device-detach:usb");
+        AwaitAssert(() =>
+        {
+            Assert.Empty(Qube("work").Attachments);
+            Assert.DoesNotContain(Mouse, Backend.AttachedDevicesOf("work"));
+        }, T);
+    }
+
+    [Fact]
     public void A_device_that_vanishes_is_detached_and_comes_back_by_its_assignment()
     {
         var stick = new BackendDevice("block", "sys-usb", "sda", "0951:1666", "USB stick");

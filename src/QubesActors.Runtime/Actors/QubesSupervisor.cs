@@ -981,8 +981,14 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
 
     private void DetachEverywhere(BackendDevice device, string reason)
     {
-        foreach (var frontend in _view.Qubes.Values.Where(q => q.Attachments.ContainsKey($"{device.DeviceClass}:{device.Address}")))
-            ToActor(frontend.Name, new DetachDeviceNow(device.DeviceClass, device, reason, EventCause.Supervisor(reason), null));
+        var key = DeviceKey(device);
+        var frontends = _view.Qubes.Values.Where(q => q.Attachments.ContainsKey(key)).Select(q => q.Name).ToHashSet(StringComparer.Ordinal);
+        // An attach in flight (or one confirmed but not yet in the view) ends after this: its qube gets the detach
+        // too, which waits behind the attach in that actor's stash (a detach of a device it does not hold is a no-op).
+        if (_attaching.TryGetValue(key, out var attaching))
+            frontends.Add(attaching);
+        foreach (var frontend in frontends)
+            ToActor(frontend, new DetachDeviceNow(device.DeviceClass, device, reason, EventCause.Supervisor(reason), null));
     }
 
     private BackendDevice? FindDevice(string deviceClass, string address) =>

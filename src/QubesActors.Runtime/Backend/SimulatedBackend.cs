@@ -169,12 +169,19 @@ public sealed class SimulatedBackend : IDomainBackend
         _firewalls.TryRemove((netvm, client), out _);
     }
 
+    /// <summary>While set, device attaches wait for it (after the backend check) before they take effect.</summary>
+    public TaskCompletionSource? DeviceAttachGate { get; set; }
+
     public async Task AttachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct)
     {
         _calls.Enqueue($"attach-device {frontend} {device.Address}");
         await Delay(_options.OpLatency, ct);
         if (!IsUp(device.Backend))
             throw new BackendException($"backend {device.Backend} is not running");
+        // A test holds an attach here to stop the backend while it is in flight (it then succeeds regardless, as a
+        // real attach that raced the backend's shutdown would).
+        if (DeviceAttachGate is { } gate)
+            await gate.Task.WaitAsync(ct);
         _attachedDevices.AddOrUpdate(frontend, [device.Address], (_, s) => s.Add(device.Address));
     }
 
