@@ -13,6 +13,11 @@ need() {
 
 need postgresql compgen -G '/usr/lib/postgresql/*/bin/initdb'
 need chromium test -x /usr/bin/chromium
+# The sandbox backend (issue 6): bubblewrap launches the sandboxes, busybox-static is the tests' tiny template,
+# nftables enforces the firewall domain's rules.
+need bubblewrap test -x /usr/bin/bwrap
+need busybox-static test -x /bin/busybox
+need nftables test -x /usr/sbin/nft
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "install.sh: installing ${missing[*]}"
