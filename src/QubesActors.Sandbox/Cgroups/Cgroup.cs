@@ -1,0 +1,152 @@
+using System.Globalization;
+
+namespace QubesActors.Sandbox.Cgroups;
+
+/// <summary>Which cgroup hierarchy the machine has: v1 (one mount per controller, these CI machines) or v2 (unified, most desktops).</summary>
+public enum CgroupVersion
+{
+    V1,
+    V2,
+}
+
+/// <summary>
+/// Where a sandbox's cgroup lives and how its knobs are spelt on each hierarchy. Pure: the paths and the values,
+/// from the cgroup root and the version; <see cref="Cgroup"/> writes them.
+/// </summary>
+public sealed record CgroupLayout(CgroupVersion Version, string Root, string Parent)
+{
+    /// <summary>The controllers a sandbox uses: freezer (pause), memory (memory/maxmem), pids (fork bombs).</summary>
+    public static readonly string[] V1Controllers = ["freezer", "memory", "pids"];
+
+    /// <summary>v2 when <c>cgroup.controllers</c> sits at the root (unified), v1 when the controllers are mounted one by one.</summary>
+    public static CgroupLayout Detect(string root = "/sys/fs/cgroup", string parent = "qubes-actors") =>
+        File.Exists(Path.Combine(root, "cgroup.controllers")) ? new(CgroupVersion.V2, root, parent) : new(CgroupVersion.V1, root, parent);
+
+    /// <summary>The directories of one sandbox's cgroup: three on v1 (one per controller), one on v2.</summary>
+    public IReadOnlyList<string> Directories(string sandbox) => Version == CgroupVersion.V1
+        ? [.. V1Controllers.Select(c => Path.Combine(Root, c, Parent, sandbox))]
+        : [Path.Combine(Root, Parent, sandbox)];
+
+    /// <summary>The files a process id is written to so that it, and every process it starts, is accounted.</summary>
+    public IReadOnlyList<string> ProcsFiles(string sandbox) => [.. Directories(sandbox).Select(d => Path.Combine(d, "cgroup.procs"))];
+
+    public string PidsFile(string sandbox) => Path.Combine(Version == CgroupVersion.V1 ? Path.Combine(Root, "pids", Parent, sandbox) : Path.Combine(Root, Parent, sandbox), "cgroup.procs");
+
+    /// <summary>(file, value) pairs that set the memory limit and the process limit.</summary>
+    public IReadOnlyList<(string File, string Value)> Limits(string sandbox, long memoryBytes, int maxPids)
+    {
+        var memory = memoryBytes.ToString(CultureInfo.InvariantCulture);
+        var pids = maxPids.ToString(CultureInfo.InvariantCulture);
+        if (Version == CgroupVersion.V1)
+            return
+            [
+                (Path.Combine(Root, "memory", Parent, sandbox, "memory.limit_in_bytes"), memory),
+                (Path.Combine(Root, "pids", Parent, sandbox, "pids.max"), pids),
+            ];
+        var dir = Path.Combine(Root, Parent, sandbox);
+        return [(Path.Combine(dir, "memory.max"), memory), (Path.Combine(dir, "pids.max"), pids)];
+    }
+
+    /// <summary>The freezer's file and the values that freeze and thaw it.</summary>
+    public (string File, string Freeze, string Thaw) Freezer(string sandbox) => Version == CgroupVersion.V1
+        ? (Path.Combine(Root, "freezer", Parent, sandbox, "freezer.state"), "FROZEN", "THAWED")
+        : (Path.Combine(Root, Parent, sandbox, "cgroup.freeze"), "1", "0");
+
+    /// <summary>The sandboxes that have a cgroup (a daemon that restarts finds its sandboxes here).</summary>
+    public IReadOnlyList<string> Existing()
+    {
+        var dir = Version == CgroupVersion.V1 ? Path.Combine(Root, "pids", Parent) : Path.Combine(Root, Parent);
+        return Directory.Exists(dir) ? [.. Directory.EnumerateDirectories(dir).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)] : [];
+    }
+}
+
+/// <summary>
+/// One sandbox's cgroup on the machine: create, limit, freeze, kill every process in it, remove. v1 needs a thaw
+/// before a kill (a SIGKILL to a frozen v1 cgroup is not delivered until thaw; isolation-backends.md §2a).
+/// </summary>
+public sealed class Cgroup(CgroupLayout layout, string sandbox)
+{
+    public string Sandbox { get; } = sandbox;
+
+    public void Create(long memoryBytes, int maxPids)
+    {
+        if (layout.Version == CgroupVersion.V2)
+        {
+            // Controllers must be enabled on every level above a cgroup that uses them.
+            var parent = Path.Combine(layout.Root, layout.Parent);
+            Directory.CreateDirectory(parent);
+            TryWrite(Path.Combine(layout.Root, "cgroup.subtree_control"), "+memory +pids");
+            TryWrite(Path.Combine(parent, "cgroup.subtree_control"), "+memory +pids");
+        }
+        foreach (var dir in layout.Directories(Sandbox))
+            Directory.CreateDirectory(dir);
+        foreach (var (file, value) in layout.Limits(Sandbox, memoryBytes, maxPids))
+            File.WriteAllText(file, value);
+    }
+
+    public IReadOnlyList<int> Pids()
+    {
+        var file = layout.PidsFile(Sandbox);
+        if (!File.Exists(file))
+            return [];
+        return [.. File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => int.Parse(l, CultureInfo.InvariantCulture))];
+    }
+
+    public bool Exists => Directory.Exists(layout.Directories(Sandbox)[^1]);
+
+    public void Freeze() => WriteFreezer(freeze: true);
+
+    public void Thaw() => WriteFreezer(freeze: false);
+
+    public bool IsFrozen
+    {
+        get
+        {
+            var (file, freeze, _) = layout.Freezer(Sandbox);
+            return File.Exists(file) && File.ReadAllText(file).Trim() == freeze;
+        }
+    }
+
+    private void WriteFreezer(bool freeze)
+    {
+        var (file, frozen, thawed) = layout.Freezer(Sandbox);
+        File.WriteAllText(file, freeze ? frozen : thawed);
+    }
+
+    /// <summary>SIGKILL to every process until the cgroup is empty (processes forked meanwhile are caught next round).</summary>
+    public async Task KillAllAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        if (!Exists)
+            return;
+        Thaw();
+        var deadline = DateTime.UtcNow + timeout;
+        while (Pids() is { Count: > 0 } pids)
+        {
+            foreach (var pid in pids)
+                _ = Native.Kill(pid, Native.SigKill);
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"sandbox {Sandbox}: {pids.Count} process(es) still alive after SIGKILL");
+            await Task.Delay(5, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Removes the (empty) cgroup directories.</summary>
+    public void Remove()
+    {
+        foreach (var dir in layout.Directories(Sandbox))
+            if (Directory.Exists(dir))
+                Directory.Delete(dir);
+    }
+
+    private static void TryWrite(string file, string value)
+    {
+        try
+        {
+            File.WriteAllText(file, value);
+        }
+        catch (IOException)
+        {
+            // Already enabled, or not delegable here: Create fails later on the limit file if it matters.
+        }
+    }
+}

@@ -1,0 +1,242 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using QubesActors.Core.Model;
+using QubesActors.Sandbox.Cgroups;
+using QubesActors.Sandbox.Launch;
+using QubesActors.Sandbox.Storage;
+
+namespace QubesActors.Sandbox;
+
+/// <summary>What a sandbox is started with.</summary>
+public sealed record SandboxSpec(string Name, QubeClass Class, string? Template, int MemoryMiB, int MaxPids = 512, string? NetNamespace = null);
+
+/// <summary>A sandbox stopped: asked (shutdown, kill) or not (a crash: its init died).</summary>
+public sealed record SandboxExited(string Name, bool Requested, string Reason);
+
+public sealed class SandboxException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Starts, pauses, stops and watches sandboxes on this machine (bubblewrap, overlay mounts, cgroups): the machine side
+/// of the sandbox backend. Sandboxes outlive this object and its process: <see cref="Adopt"/> takes over the ones a
+/// previous qubesd left running (found by their cgroups), <see cref="CleanStale"/> removes what is left of dead ones.
+/// Runs as root (mounts, cgroups); every external step is a process (mount, umount, bwrap), never a fork of the CLR.
+/// </summary>
+public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpan? readyTimeout = null)
+{
+    private readonly TimeSpan _readyTimeout = readyTimeout ?? TimeSpan.FromSeconds(10);
+    private readonly ConcurrentDictionary<string, Running> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SandboxExited> _lastExit = new(StringComparer.Ordinal);
+
+    private sealed class Running(SandboxVolumes volumes, Cgroup cgroup)
+    {
+        public SandboxVolumes Volumes { get; } = volumes;
+        public Cgroup Cgroup { get; } = cgroup;
+        public volatile bool StopRequested;
+        public string StopReason = "";
+        public TaskCompletionSource<SandboxExited> Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Raised once per sandbox that stopped, asked or not (on a thread-pool thread).</summary>
+    public event Action<SandboxExited>? SandboxStopped;
+
+    public string Storage { get; } = storage;
+
+    public IReadOnlyCollection<string> RunningNames => [.. _running.Keys];
+
+    public static bool IsRoot => Native.GetEuid() == 0;
+
+    public async Task StartAsync(SandboxSpec spec, CancellationToken ct)
+    {
+        if (_running.ContainsKey(spec.Name))
+            throw new SandboxException($"sandbox {spec.Name} is already running");
+        var volumes = SandboxVolumes.For(Storage, spec.Name, spec.Class, spec.Template);
+        var cgroup = new Cgroup(cgroups, spec.Name);
+        await PrepareAsync(volumes, ct).ConfigureAwait(false);
+        try
+        {
+            cgroup.Create((long)spec.MemoryMiB * 1024 * 1024, spec.MaxPids);
+            var command = new BwrapCommand(spec.Name, volumes.IsOverlay ? volumes.Root : volumes.Root, false, volumes.Private, volumes.Run,
+                cgroups.ProcsFiles(spec.Name), spec.NetNamespace);
+            var info = new ProcessStartInfo(command.Shell) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in command.Arguments())
+                info.ArgumentList.Add(a);
+            var process = Process.Start(info) ?? throw new SandboxException($"sandbox {spec.Name}: bwrap did not start");
+            var running = new Running(volumes, cgroup);
+            _running[spec.Name] = running;
+            _ = WatchAsync(spec.Name, running, process);
+            await WaitReadyAsync(spec.Name, running, process, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            _running.TryRemove(spec.Name, out _);
+            await cgroup.KillAllAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+            await TearDownAsync(volumes, cgroup).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task WaitReadyAsync(string name, Running running, Process process, CancellationToken ct)
+    {
+        var ready = Path.Combine(running.Volumes.Run, "ready");
+        var clock = Stopwatch.StartNew();
+        while (!File.Exists(ready))
+        {
+            if (running.Exited.Task.IsCompleted)
+                throw new SandboxException($"sandbox {name} exited before it was ready: {(await running.Exited.Task.ConfigureAwait(false)).Reason}");
+            if (clock.Elapsed > _readyTimeout)
+                throw new SandboxException($"sandbox {name} not ready after {_readyTimeout.TotalSeconds:0} s");
+            await Task.Delay(2, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The sandbox's end: its init exited. Teardown, then the report (a crash unless a stop was asked).</summary>
+    private async Task WatchAsync(string name, Running running, Process process)
+    {
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().ConfigureAwait(false);
+        await EndAsync(name, running, running.StopRequested ? running.StopReason : $"exited with status {process.ExitCode}: {(await stderr.ConfigureAwait(false)).Trim()}")
+            .ConfigureAwait(false);
+        process.Dispose();
+    }
+
+    private async Task EndAsync(string name, Running running, string reason)
+    {
+        // Whatever the init left behind in the cgroup goes with it.
+        try
+        {
+            await running.Cgroup.KillAllAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+            await TearDownAsync(running.Volumes, running.Cgroup).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SandboxException or TimeoutException or UnauthorizedAccessException)
+        {
+            reason += $" (cleanup: {e.Message})";
+        }
+        _running.TryRemove(name, out _);
+        var exited = new SandboxExited(name, running.StopRequested, reason);
+        _lastExit[name] = exited;
+        running.Exited.TrySetResult(exited);
+        SandboxStopped?.Invoke(exited);
+    }
+
+    /// <summary>Graceful: asks the init to end (its control FIFO); after <paramref name="timeout"/>, kills.</summary>
+    public async Task ShutdownAsync(string name, TimeSpan timeout, CancellationToken ct)
+    {
+        var running = Get(name);
+        running.StopRequested = true;
+        running.StopReason = "shutdown";
+        if (running.Cgroup.IsFrozen)
+            running.Cgroup.Thaw();
+        if (Native.TryWriteFifo(Path.Combine(running.Volumes.Run, "control"), "shutdown\n"))
+        {
+            var done = await Task.WhenAny(running.Exited.Task, Task.Delay(timeout, ct)).ConfigureAwait(false);
+            if (done == running.Exited.Task)
+                return;
+        }
+        running.StopReason = "shutdown (killed after the timeout)";
+        await running.Cgroup.KillAllAsync(TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+        await running.Exited.Task.WaitAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+    }
+
+    public async Task KillAsync(string name, CancellationToken ct)
+    {
+        var running = Get(name);
+        running.StopRequested = true;
+        running.StopReason = "killed";
+        await running.Cgroup.KillAllAsync(TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+        await running.Exited.Task.WaitAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+    }
+
+    public void Pause(string name) => Get(name).Cgroup.Freeze();
+
+    public void Unpause(string name) => Get(name).Cgroup.Thaw();
+
+    public bool IsPaused(string name) => Get(name).Cgroup.IsFrozen;
+
+    private Running Get(string name) =>
+        _running.TryGetValue(name, out var running) ? running
+        : throw new SandboxException($"sandbox {name} is not running{(_lastExit.TryGetValue(name, out var last) ? $" (it stopped: {last.Reason})" : "")}");
+
+    // ------------------------------------------------------------------ storage
+
+    private async Task PrepareAsync(SandboxVolumes v, CancellationToken ct)
+    {
+        if (!Directory.Exists(v.IsOverlay ? v.Lower! : v.Root))
+            throw new SandboxException($"no root file system for {v.Name}: {(v.IsOverlay ? v.Lower : v.Root)} does not exist");
+        Directory.CreateDirectory(v.QubeDir);
+        // Left over from a sandbox that was not torn down (a crash of qubesd): gone before anything is mounted again.
+        await UnmountAsync(v.Root).ConfigureAwait(false);
+        if (v.Volatile)
+        {
+            await UnmountAsync(Path.GetDirectoryName(v.Upper!)!).ConfigureAwait(false);
+            Directory.CreateDirectory(Path.GetDirectoryName(v.Upper!)!);
+            await RunAsync("mount", ["-t", "tmpfs", "-o", "mode=0700,size=256m", "qubes-disposable", Path.GetDirectoryName(v.Upper!)!], ct).ConfigureAwait(false);
+        }
+        else if (v.IsOverlay)
+        {
+            // The AppVM's root changes of its previous run are discarded: a fresh upper layer every start.
+            var volatileDir = Path.GetDirectoryName(v.Upper!)!;
+            if (Directory.Exists(volatileDir))
+                Directory.Delete(volatileDir, recursive: true);
+        }
+        if (v.IsOverlay)
+        {
+            Directory.CreateDirectory(v.Upper!);
+            Directory.CreateDirectory(v.Work!);
+            Directory.CreateDirectory(v.Root);
+            await RunAsync("mount", ["-t", "overlay", "-o", v.OverlayOptions, "qubes-root", v.Root], ct).ConfigureAwait(false);
+        }
+        Directory.CreateDirectory(v.Private);
+        Directory.CreateDirectory(Path.Combine(v.Private, "home"));
+        if (Directory.Exists(v.Run))
+            Directory.Delete(v.Run, recursive: true);
+        Directory.CreateDirectory(v.Run);
+        if (Native.MkFifo(Path.Combine(v.Run, "control"), Convert.ToUInt32("600", 8)) != 0)
+            throw new SandboxException($"cannot create the control FIFO of {v.Name}");
+    }
+
+    private async Task TearDownAsync(SandboxVolumes v, Cgroup cgroup)
+    {
+        if (v.IsOverlay)
+            await UnmountAsync(v.Root).ConfigureAwait(false);
+        if (v.Volatile)
+            await UnmountAsync(Path.GetDirectoryName(v.Upper!)!).ConfigureAwait(false);
+        if (v.IsOverlay && !v.Volatile)
+        {
+            // The AppVM's root changes are discarded at shutdown.
+            var volatileDir = Path.GetDirectoryName(v.Upper!)!;
+            if (Directory.Exists(volatileDir))
+                Directory.Delete(volatileDir, recursive: true);
+        }
+        if (v.Class == QubeClass.DispVM && Directory.Exists(v.QubeDir))
+            Directory.Delete(v.QubeDir, recursive: true);
+        cgroup.Remove();
+    }
+
+    private static async Task UnmountAsync(string path)
+    {
+        // Lazily, and repeatedly: a path may carry stacked mounts after a crash.
+        for (var i = 0; i < 4 && IsMountPoint(path); i++)
+            await RunAsync("umount", ["-l", path], CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static bool IsMountPoint(string path)
+    {
+        var full = Path.GetFullPath(path).TrimEnd('/');
+        return File.ReadLines("/proc/self/mountinfo").Any(l => l.Split(' ') is { Length: > 4 } f && Unescape(f[4]) == full);
+    }
+
+    private static string Unescape(string mountinfoPath) => mountinfoPath.Replace("\\040", " ").Replace("\\011", "\t").Replace("\\012", "\n").Replace("\\134", "\\");
+
+    internal static async Task RunAsync(string file, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        var info = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args)
+            info.ArgumentList.Add(a);
+        using var process = Process.Start(info) ?? throw new SandboxException($"{file} did not start");
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        _ = process.StandardOutput.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+            throw new SandboxException($"{file} {string.Join(' ', args)}: exit {process.ExitCode}: {(await stderr.ConfigureAwait(false)).Trim()}");
+    }
+}

@@ -1,0 +1,2 @@
+// The sandbox backend is Linux-only (namespaces, cgroups, overlayfs).
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

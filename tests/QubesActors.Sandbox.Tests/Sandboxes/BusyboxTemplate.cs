@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using QubesActors.Sandbox.Cgroups;
+using QubesActors.Sandbox.Storage;
+
+namespace QubesActors.Sandbox.Tests.Sandboxes;
+
+/// <summary>
+/// A storage root with a tiny template: static busybox and its applets, the directories a sandbox binds over, and an
+/// init that reports ready, runs <c>/rw/boot.sh</c> when the private volume has one (how a test runs something
+/// inside), and ends when asked through its control FIFO. Sandboxes here use their own cgroup parent and names, and
+/// everything is torn down at dispose.
+/// </summary>
+public sealed class BusyboxTemplate : IAsyncDisposable
+{
+    public const string Template = "tpl";
+    public const string Init = """
+        #!/bin/sh
+        echo ready > /run/qubes/ready
+        [ -x /rw/boot.sh ] && /rw/boot.sh > /run/qubes/boot.log 2>&1 &
+        # The open of the FIFO blocks until qubesd writes; a signal (the boot job ending) interrupts it: open again.
+        until read cmd < /run/qubes/control; do :; done
+        exit 0
+        """;
+
+    public string Storage { get; } = Path.Combine(Path.GetTempPath(), "qa-sbx-" + Guid.NewGuid().ToString("N")[..8]);
+    public string Prefix { get; } = "qa" + Guid.NewGuid().ToString("N")[..6];
+    public CgroupLayout Cgroups { get; } = CgroupLayout.Detect(parent: "qubes-actors-test");
+    public SandboxManager Manager { get; }
+
+    public BusyboxTemplate()
+    {
+        if (!SandboxManager.IsRoot)
+            throw new InvalidOperationException("the sandbox tests need root (mounts, cgroups, namespaces); CI runs them as root");
+        if (!File.Exists("/usr/bin/bwrap") || !File.Exists("/bin/busybox"))
+            throw new InvalidOperationException("the sandbox tests need bubblewrap and busybox-static (tools/ci/install.sh installs them)");
+        BuildTemplate(SandboxVolumes.TemplateRoot(Storage, Template));
+        Manager = new SandboxManager(Storage, Cgroups);
+    }
+
+    public string Name(string suffix) => $"{Prefix}-{suffix}";
+
+    public string TemplateRoot => SandboxVolumes.TemplateRoot(Storage, Template);
+
+    public static void BuildTemplate(string root)
+    {
+        foreach (var dir in new[] { "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "dev", "tmp", "rw", "run/qubes", "root" })
+            Directory.CreateDirectory(Path.Combine(root, dir));
+        File.Copy("/bin/busybox", Path.Combine(root, "bin/busybox"));
+        var list = Process.Start(new ProcessStartInfo("/bin/busybox", "--list") { RedirectStandardOutput = true })!;
+        var applets = list.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        list.WaitForExit();
+        foreach (var applet in applets.Where(a => a != "busybox"))
+            File.CreateSymbolicLink(Path.Combine(root, "bin", applet), "busybox");
+        File.WriteAllText(Path.Combine(root, "etc/hostname"), "template\n");
+        var init = Path.Combine(root, "sbin/qubes-init");
+        File.WriteAllText(init, Init.Replace("\r\n", "\n") + "\n");
+        File.SetUnixFileMode(init, (UnixFileMode)Convert.ToInt32("755", 8));
+    }
+
+    /// <summary>Puts a script the sandbox's init runs at boot into its private volume.</summary>
+    public void Boot(string name, string script)
+    {
+        var file = Path.Combine(Storage, "qubes", name, "private", "boot.sh");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "#!/bin/sh\n" + script.Replace("\r\n", "\n") + "\n");
+        File.SetUnixFileMode(file, (UnixFileMode)Convert.ToInt32("755", 8));
+    }
+
+    public string Run(string name) => Path.Combine(Storage, "qubes", name, "run");
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var name in Manager.RunningNames)
+        {
+            try
+            {
+                await Manager.KillAsync(name, CancellationToken.None);
+            }
+            catch (Exception e) when (e is SandboxException or TimeoutException)
+            {
+            }
+        }
+        // Nothing of the test may stay mounted before its files go.
+        foreach (var line in File.ReadAllLines("/proc/self/mountinfo").Reverse())
+            if (line.Split(' ') is { Length: > 4 } f && f[4].StartsWith(Storage, StringComparison.Ordinal))
+                Process.Start("umount", ["-l", f[4]])!.WaitForExit();
+        if (Directory.Exists(Storage))
+            Directory.Delete(Storage, recursive: true);
+    }
+}

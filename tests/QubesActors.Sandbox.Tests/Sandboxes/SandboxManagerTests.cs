@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using QubesActors.Core.Model;
+using Xunit;
+
+namespace QubesActors.Sandbox.Tests.Sandboxes;
+
+/// <summary>Real sandboxes (bubblewrap, overlays, cgroups) on a busybox template, as root.</summary>
+public sealed class SandboxManagerTests : IAsyncLifetime
+{
+    private static readonly TimeSpan T = TimeSpan.FromSeconds(10);
+    private BusyboxTemplate _t = null!;
+
+    public Task InitializeAsync()
+    {
+        _t = new BusyboxTemplate();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _t.DisposeAsync();
+
+    private SandboxSpec App(string name, int memoryMiB = 128) => new(name, QubeClass.AppVM, BusyboxTemplate.Template, memoryMiB);
+
+    private async Task<string> AwaitFile(string name, string file, Func<string, bool>? done = null)
+    {
+        var path = Path.Combine(_t.Run(name), file);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < T)
+        {
+            if (File.Exists(path) && File.ReadAllText(path) is var text && (done?.Invoke(text) ?? text.EndsWith('\n')))
+                return text;
+            await Task.Delay(10);
+        }
+        throw new TimeoutException($"{path} did not appear; boot log: {(File.Exists(Path.Combine(_t.Run(name), "boot.log")) ? File.ReadAllText(Path.Combine(_t.Run(name), "boot.log")) : "none")}");
+    }
+
+    [Fact]
+    public async Task A_started_sandbox_is_isolated_has_no_capabilities_and_no_network_without_a_netvm()
+    {
+        var name = _t.Name("iso");
+        _t.Boot(name, """
+            { hostname; ls /proc | grep -c '^[0-9]'; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; id -u; } > /run/qubes/facts.tmp
+            mv /run/qubes/facts.tmp /run/qubes/facts
+            """);
+        await _t.Manager.StartAsync(App(name), CancellationToken.None);
+        var facts = (await AwaitFile(name, "facts")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(name, facts[0]); // its own uts namespace
+        Assert.True(int.Parse(facts[1]) < 10, $"{facts[1]} processes visible: not its own pid namespace");
+        Assert.Equal("CapEff:\t0000000000000000", facts[2]);
+        Assert.Equal("NoNewPrivs:\t1", facts[3]);
+        Assert.Equal("lo", facts[4]); // a network namespace with only loopback
+        Assert.Equal("0", facts[5]);
+        // The host sees its processes in its cgroup.
+        Assert.NotEmpty(File.ReadAllLines(_t.Cgroups.PidsFile(name)));
+    }
+
+    [Fact]
+    public async Task An_AppVM_loses_root_changes_at_shutdown_keeps_its_private_volume_and_sees_template_changes_at_its_next_start()
+    {
+        var name = _t.Name("app");
+        _t.Boot(name, """
+            if [ -e /etc/changed-in-root ]; then echo root-kept; else echo root-fresh; fi > /run/qubes/result.tmp
+            if [ -e /rw/changed-in-private ]; then echo private-kept; else echo private-fresh; fi >> /run/qubes/result.tmp
+            if [ -e /etc/from-template ]; then echo template-seen; else echo template-unseen; fi >> /run/qubes/result.tmp
+            touch /etc/changed-in-root /rw/changed-in-private
+            mv /run/qubes/result.tmp /run/qubes/result
+            """);
+        await _t.Manager.StartAsync(App(name), CancellationToken.None);
+        Assert.Equal("root-fresh\nprivate-fresh\ntemplate-unseen\n", await AwaitFile(name, "result", s => s.Split('\n').Length == 4));
+        await _t.Manager.ShutdownAsync(name, T, CancellationToken.None);
+
+        File.WriteAllText(Path.Combine(_t.TemplateRoot, "etc/from-template"), "updated in the template\n");
+        await _t.Manager.StartAsync(App(name), CancellationToken.None);
+        Assert.Equal("root-fresh\nprivate-kept\ntemplate-seen\n", await AwaitFile(name, "result", s => s.Split('\n').Length == 4));
+        // Nothing the AppVM wrote reached the template.
+        Assert.False(File.Exists(Path.Combine(_t.TemplateRoot, "etc/changed-in-root")));
+    }
+
+    [Fact]
+    public async Task A_disposable_leaves_nothing_behind()
+    {
+        var name = _t.Name("disp");
+        await _t.Manager.StartAsync(new SandboxSpec(name, QubeClass.DispVM, BusyboxTemplate.Template, 64), CancellationToken.None);
+        Assert.True(Directory.Exists(Path.Combine(_t.Storage, "qubes", name)));
+        await _t.Manager.ShutdownAsync(name, T, CancellationToken.None);
+        Assert.False(Directory.Exists(Path.Combine(_t.Storage, "qubes", name)), "a disposable's files survived it");
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(name, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_paused_sandbox_does_not_run_until_unpaused()
+    {
+        var name = _t.Name("pause");
+        _t.Boot(name, "i=0; while true; do i=$((i+1)); echo $i > /run/qubes/count.tmp; mv /run/qubes/count.tmp /run/qubes/count; sleep 0.02; done");
+        await _t.Manager.StartAsync(App(name), CancellationToken.None);
+        await AwaitFile(name, "count");
+        _t.Manager.Pause(name);
+        Assert.True(_t.Manager.IsPaused(name));
+        var frozen = File.ReadAllText(Path.Combine(_t.Run(name), "count"));
+        await Task.Delay(300);
+        Assert.Equal(frozen, File.ReadAllText(Path.Combine(_t.Run(name), "count")));
+        _t.Manager.Unpause(name);
+        await AwaitFile(name, "count", s => s != frozen && s.EndsWith('\n'));
+    }
+
+    [Fact]
+    public async Task Shutdown_kill_and_a_crash_are_reported_as_what_they_were()
+    {
+        var exits = new System.Collections.Concurrent.ConcurrentQueue<SandboxExited>();
+        _t.Manager.SandboxStopped += exits.Enqueue;
+        var (a, b, c) = (_t.Name("stop"), _t.Name("kill"), _t.Name("crash"));
+        foreach (var n in new[] { a, b, c })
+            await _t.Manager.StartAsync(App(n), CancellationToken.None);
+
+        await _t.Manager.ShutdownAsync(a, T, CancellationToken.None);
+        await _t.Manager.KillAsync(b, CancellationToken.None);
+        // A crash: the sandbox's init dies without being asked.
+        var init = File.ReadAllLines(_t.Cgroups.PidsFile(c)).Select(int.Parse)
+            .Single(pid => File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is [var shell, "/sbin/qubes-init", ..] && shell.EndsWith("sh", StringComparison.Ordinal));
+        Process.Start("kill", ["-9", init.ToString()])!.WaitForExit();
+
+        var clock = Stopwatch.StartNew();
+        while (exits.Count < 3 && clock.Elapsed < T)
+            await Task.Delay(10);
+        var byName = exits.ToDictionary(e => e.Name);
+        Assert.Equal((true, "shutdown"), (byName[a].Requested, byName[a].Reason));
+        Assert.Equal((true, "killed"), (byName[b].Requested, byName[b].Reason));
+        Assert.False(byName[c].Requested, byName[c].Reason);
+        Assert.Empty(_t.Manager.RunningNames);
+        foreach (var n in new[] { a, b, c })
+            Assert.False(Directory.Exists(_t.Cgroups.Directories(n)[0]), $"the cgroup of {n} was left behind");
+    }
+}
