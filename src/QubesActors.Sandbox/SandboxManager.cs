@@ -26,6 +26,8 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
     private readonly TimeSpan _readyTimeout = readyTimeout ?? TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Running> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SandboxExited> _lastExit = new(StringComparer.Ordinal);
+    // Cancelled when this manager lets go of its sandboxes without stopping them (qubesd exiting, or dying in a test).
+    private readonly CancellationTokenSource _watching = new();
 
     private sealed class Running(SandboxVolumes volumes, Cgroup cgroup)
     {
@@ -55,6 +57,8 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
         try
         {
             cgroup.Create((long)spec.MemoryMiB * 1024 * 1024, spec.MaxPids);
+            // What a later qubesd needs to adopt it: the spec, beside its volumes.
+            File.WriteAllText(SpecFile(spec.Name), System.Text.Json.JsonSerializer.Serialize(spec));
             var command = new BwrapCommand(spec.Name, volumes.IsOverlay ? volumes.Root : volumes.Root, false, volumes.Private, volumes.Run,
                 cgroups.ProcsFiles(spec.Name), spec.NetNamespace);
             var info = new ProcessStartInfo(command.Shell) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -93,7 +97,14 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
     private async Task WatchAsync(string name, Running running, Process process)
     {
         var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().ConfigureAwait(false);
+        try
+        {
+            await process.WaitForExitAsync(_watching.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
         await EndAsync(name, running, running.StopRequested ? running.StopReason : $"exited with status {process.ExitCode}: {(await stderr.ConfigureAwait(false)).Trim()}")
             .ConfigureAwait(false);
         process.Dispose();
@@ -155,6 +166,93 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
     private Running Get(string name) =>
         _running.TryGetValue(name, out var running) ? running
         : throw new SandboxException($"sandbox {name} is not running{(_lastExit.TryGetValue(name, out var last) ? $" (it stopped: {last.Reason})" : "")}");
+
+    private string SpecFile(string name) => Path.Combine(Storage, "qubes", name, "sandbox.json");
+
+    /// <summary>
+    /// Takes over the sandboxes a previous qubesd left running (their cgroups have processes and their spec is on
+    /// disk): they are watched from now on, none is restarted. Returns their names. Sandboxes whose processes are gone
+    /// are cleaned (<see cref="CleanStale"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> AdoptAsync(CancellationToken ct)
+    {
+        await CleanStaleAsync(ct).ConfigureAwait(false);
+        var adopted = new List<string>();
+        foreach (var name in cgroups.Existing())
+        {
+            var cgroup = new Cgroup(cgroups, name);
+            if (_running.ContainsKey(name) || cgroup.Pids().Count == 0 || !File.Exists(SpecFile(name)))
+                continue;
+            var spec = System.Text.Json.JsonSerializer.Deserialize<SandboxSpec>(await File.ReadAllTextAsync(SpecFile(name), ct).ConfigureAwait(false))!;
+            var running = new Running(SandboxVolumes.For(Storage, name, spec.Class, spec.Template), cgroup);
+            if (!_running.TryAdd(name, running))
+                continue;
+            _ = PollAsync(name, running);
+            adopted.Add(name);
+        }
+        return adopted;
+    }
+
+    /// <summary>
+    /// An adopted sandbox is not our child: it has ended when its init has (what is left in its cgroup then goes
+    /// with it, as for a sandbox we started), or, without a recognisable init, when its cgroup is empty.
+    /// </summary>
+    private async Task PollAsync(string name, Running running)
+    {
+        var init = running.Cgroup.Pids().FirstOrDefault(IsInit);
+        try
+        {
+            while (init != 0 ? Directory.Exists($"/proc/{init}") : running.Cgroup.Pids().Count > 0)
+                await Task.Delay(100, _watching.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        await EndAsync(name, running, running.StopRequested ? running.StopReason : "its processes ended (adopted sandbox)").ConfigureAwait(false);
+    }
+
+    /// <summary>The sandbox's init: the shell running <see cref="BwrapCommand.Init"/> (bubblewrap's own command line names it too).</summary>
+    private static bool IsInit(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is [var shell, var script, ..]
+                   && shell.EndsWith("sh", StringComparison.Ordinal) && script == new BwrapCommand("", "", false, "", "", [], null).Init;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Removes what dead sandboxes left: cgroups without processes, their mounts and volatile layers, a disposable's
+    /// whole directory. A running sandbox is never touched.
+    /// </summary>
+    public async Task CleanStaleAsync(CancellationToken ct)
+    {
+        foreach (var name in cgroups.Existing())
+        {
+            var cgroup = new Cgroup(cgroups, name);
+            if (_running.ContainsKey(name) || cgroup.Pids().Count > 0)
+                continue;
+            if (File.Exists(SpecFile(name)))
+            {
+                var spec = System.Text.Json.JsonSerializer.Deserialize<SandboxSpec>(await File.ReadAllTextAsync(SpecFile(name), ct).ConfigureAwait(false))!;
+                await TearDownAsync(SandboxVolumes.For(Storage, name, spec.Class, spec.Template), cgroup).ConfigureAwait(false);
+            }
+            else
+                cgroup.Remove();
+        }
+    }
+
+    /// <summary>Stops watching without stopping anything: the sandboxes run on, for the next qubesd to adopt.</summary>
+    public void LetGo()
+    {
+        _watching.Cancel();
+        _running.Clear();
+    }
 
     // ------------------------------------------------------------------ storage
 

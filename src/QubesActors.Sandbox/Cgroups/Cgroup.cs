@@ -94,16 +94,33 @@ public sealed class Cgroup(CgroupLayout layout, string sandbox)
 
     public bool Exists => Directory.Exists(layout.Directories(Sandbox)[^1]);
 
-    public void Freeze() => WriteFreezer(freeze: true);
+    /// <summary>Freezes and returns once every process is frozen (v1 passes through FREEZING; v2 reports it in cgroup.events).</summary>
+    public void Freeze()
+    {
+        WriteFreezer(freeze: true);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (!IsFrozen)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"sandbox {Sandbox}: its processes did not freeze within 5 s");
+            Thread.Sleep(1);
+        }
+    }
 
     public void Thaw() => WriteFreezer(freeze: false);
 
+    /// <summary>Every process frozen (not merely asked to freeze).</summary>
     public bool IsFrozen
     {
         get
         {
-            var (file, freeze, _) = layout.Freezer(Sandbox);
-            return File.Exists(file) && File.ReadAllText(file).Trim() == freeze;
+            if (layout.Version == CgroupVersion.V2)
+            {
+                var events = Path.Combine(layout.Directories(Sandbox)[0], "cgroup.events");
+                return File.Exists(events) && File.ReadLines(events).Contains("frozen 1");
+            }
+            var (file, frozen, _) = layout.Freezer(Sandbox);
+            return File.Exists(file) && File.ReadAllText(file).Trim() == frozen;
         }
     }
 

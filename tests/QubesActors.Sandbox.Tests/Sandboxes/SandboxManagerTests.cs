@@ -114,9 +114,7 @@ public sealed class SandboxManagerTests : IAsyncLifetime
         await _t.Manager.ShutdownAsync(a, T, CancellationToken.None);
         await _t.Manager.KillAsync(b, CancellationToken.None);
         // A crash: the sandbox's init dies without being asked.
-        var init = File.ReadAllLines(_t.Cgroups.PidsFile(c)).Select(int.Parse)
-            .Single(pid => File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is [var shell, "/sbin/qubes-init", ..] && shell.EndsWith("sh", StringComparison.Ordinal));
-        Process.Start("kill", ["-9", init.ToString()])!.WaitForExit();
+        Process.Start("kill", ["-9", InitOf(c).ToString()])!.WaitForExit();
 
         var clock = Stopwatch.StartNew();
         while (exits.Count < 3 && clock.Elapsed < T)
@@ -128,5 +126,60 @@ public sealed class SandboxManagerTests : IAsyncLifetime
         Assert.Empty(_t.Manager.RunningNames);
         foreach (var n in new[] { a, b, c })
             Assert.False(Directory.Exists(_t.Cgroups.Directories(n)[0]), $"the cgroup of {n} was left behind");
+    }
+
+    [Fact]
+    public async Task Sandboxes_outlive_their_manager_and_the_next_one_adopts_them_and_cleans_what_died()
+    {
+        var (alive, dead) = (_t.Name("alive"), _t.Name("dead"));
+        _t.Boot(alive, "i=0; while true; do i=$((i+1)); echo $i > /run/qubes/count.tmp; mv /run/qubes/count.tmp /run/qubes/count; sleep 0.02; done");
+        await _t.Manager.StartAsync(App(alive), CancellationToken.None);
+        await _t.Manager.StartAsync(App(dead), CancellationToken.None);
+        var init = InitOf(alive);
+
+        // qubesd dies: nothing is stopped. While it is gone, one sandbox dies too.
+        _t.Manager.LetGo();
+        foreach (var pid in File.ReadAllLines(_t.Cgroups.PidsFile(dead)))
+            Process.Start("kill", ["-9", pid])!.WaitForExit();
+        var clock = Stopwatch.StartNew();
+        while (File.ReadAllLines(_t.Cgroups.PidsFile(dead)).Length > 0 && clock.Elapsed < T)
+            await Task.Delay(10);
+
+        var next = new SandboxManager(_t.Storage, _t.Cgroups);
+        Assert.Equal([alive], await next.AdoptAsync(CancellationToken.None));
+        // Adopted as it was: the same init, still running.
+        Assert.Contains(init.ToString(), File.ReadAllLines(_t.Cgroups.PidsFile(alive)));
+        var before = File.ReadAllText(Path.Combine(_t.Run(alive), "count"));
+        await AwaitFile(alive, "count", s => s != before && s.EndsWith('\n'));
+        // The dead one's cgroup and overlay are gone.
+        Assert.False(Directory.Exists(_t.Cgroups.Directories(dead)[0]));
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains($"/{dead}/", StringComparison.Ordinal));
+
+        // And the new manager controls the adopted one.
+        next.Pause(alive);
+        Assert.True(next.IsPaused(alive));
+        var clock2 = Stopwatch.StartNew();
+        await next.ShutdownAsync(alive, T, CancellationToken.None);
+        Assert.True(clock2.Elapsed < TimeSpan.FromSeconds(2), $"the adopted sandbox took {clock2.Elapsed.TotalSeconds:0.0} s to shut down (killed after the timeout?)");
+        Assert.Empty(next.RunningNames);
+        Assert.False(Directory.Exists(_t.Cgroups.Directories(alive)[0]));
+    }
+
+    /// <summary>The host pid of a sandbox's init (the shell running /sbin/qubes-init).</summary>
+    private int InitOf(string name) =>
+        File.ReadAllLines(_t.Cgroups.PidsFile(name)).Select(int.Parse)
+            .Single(pid => CommandLine(pid).Split('\0') is [var shell, "/sbin/qubes-init", ..] && shell.EndsWith("sh", StringComparison.Ordinal));
+
+    /// <summary>A process's command line, empty when it ended meanwhile (the boot loops fork short-lived ones).</summary>
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
     }
 }
