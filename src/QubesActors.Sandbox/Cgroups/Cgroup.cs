@@ -37,14 +37,17 @@ public sealed record CgroupLayout(CgroupVersion Version, string Root, string Par
     {
         var memory = memoryBytes.ToString(CultureInfo.InvariantCulture);
         var pids = maxPids.ToString(CultureInfo.InvariantCulture);
+        // Swap counts against the same limit (memsw after memory on v1; no swap on v2): a qube cannot outgrow its
+        // memory by swapping. The swap files exist only where swap accounting is on; Cgroup skips missing ones.
         if (Version == CgroupVersion.V1)
             return
             [
                 (Path.Combine(Root, "memory", Parent, sandbox, "memory.limit_in_bytes"), memory),
+                (Path.Combine(Root, "memory", Parent, sandbox, "memory.memsw.limit_in_bytes"), memory),
                 (Path.Combine(Root, "pids", Parent, sandbox, "pids.max"), pids),
             ];
         var dir = Path.Combine(Root, Parent, sandbox);
-        return [(Path.Combine(dir, "memory.max"), memory), (Path.Combine(dir, "pids.max"), pids)];
+        return [(Path.Combine(dir, "memory.max"), memory), (Path.Combine(dir, "memory.swap.max"), "0"), (Path.Combine(dir, "pids.max"), pids)];
     }
 
     /// <summary>The freezer's file and the values that freeze and thaw it.</summary>
@@ -53,6 +56,15 @@ public sealed record CgroupLayout(CgroupVersion Version, string Root, string Par
         : (Path.Combine(Root, Parent, sandbox, "cgroup.freeze"), "1", "0");
 
     /// <summary>The sandboxes that have a cgroup (a daemon that restarts finds its sandboxes here).</summary>
+    /// <summary>How many times the kernel's OOM killer killed a process of this sandbox.</summary>
+    public long OomKills(string sandbox)
+    {
+        var file = Version == CgroupVersion.V1 ? Path.Combine(Root, "memory", Parent, sandbox, "memory.oom_control") : Path.Combine(Root, Parent, sandbox, "memory.events");
+        return File.Exists(file)
+            ? File.ReadLines(file).Select(l => l.Split(' ')).Where(f => f is ["oom_kill", _]).Select(f => long.Parse(f[1], CultureInfo.InvariantCulture)).FirstOrDefault()
+            : 0;
+    }
+
     public IReadOnlyList<string> Existing()
     {
         var dir = Version == CgroupVersion.V1 ? Path.Combine(Root, "pids", Parent) : Path.Combine(Root, Parent);
@@ -81,7 +93,8 @@ public sealed class Cgroup(CgroupLayout layout, string sandbox)
         foreach (var dir in layout.Directories(Sandbox))
             Directory.CreateDirectory(dir);
         foreach (var (file, value) in layout.Limits(Sandbox, memoryBytes, maxPids))
-            File.WriteAllText(file, value);
+            if (File.Exists(file) || !file.Contains("swap", StringComparison.Ordinal) && !file.Contains("memsw", StringComparison.Ordinal))
+                File.WriteAllText(file, value);
     }
 
     public IReadOnlyList<int> Pids()

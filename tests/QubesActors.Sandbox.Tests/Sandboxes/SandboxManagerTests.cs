@@ -76,6 +76,25 @@ public sealed class SandboxManagerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Memory_and_process_limits_hold_inside_and_the_sandbox_survives_them()
+    {
+        var name = _t.Name("caps");
+        _t.Boot(name, """
+            awk 'BEGIN { s = "x"; for (;;) s = s s }'; echo "awk $?" > /run/qubes/oom
+            # A shell that cannot fork gives up: the fork loop runs in a subshell of its own.
+            ( i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done ) 2> /run/qubes/fork.err; echo forked > /run/qubes/pids
+            """);
+        await _t.Manager.StartAsync(App(name, memoryMiB: 48) with { MaxPids = 16 }, CancellationToken.None);
+        // The memory hog is killed by the OOM killer (SIGKILL: 128 + 9); the sandbox is not.
+        Assert.Equal("awk 137\n", await AwaitFile(name, "oom"));
+        Assert.True(_t.Cgroups.OomKills(name) >= 1);
+        await AwaitFile(name, "pids");
+        Assert.Contains("can't fork", File.ReadAllText(Path.Combine(_t.Run(name), "fork.err")));
+        Assert.Contains(name, _t.Manager.RunningNames);
+        await _t.Manager.ShutdownAsync(name, T, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task A_disposable_leaves_nothing_behind()
     {
         var name = _t.Name("disp");
