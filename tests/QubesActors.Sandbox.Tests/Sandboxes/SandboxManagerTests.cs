@@ -8,17 +8,17 @@ namespace QubesActors.Sandbox.Tests.Sandboxes;
 public sealed class SandboxManagerTests : IAsyncLifetime
 {
     private static readonly TimeSpan T = TimeSpan.FromSeconds(10);
-    private BusyboxTemplate _t = null!;
+    private TestStorage _t = null!;
 
     public Task InitializeAsync()
     {
-        _t = new BusyboxTemplate();
+        _t = new TestStorage();
         return Task.CompletedTask;
     }
 
     public async Task DisposeAsync() => await _t.DisposeAsync();
 
-    private SandboxSpec App(string name, int memoryMiB = 128) => new(name, QubeClass.AppVM, BusyboxTemplate.Template, memoryMiB);
+    private SandboxSpec App(string name, int memoryMiB = 128) => new(name, QubeClass.AppVM, TestStorage.Template, memoryMiB);
 
     private async Task<string> AwaitFile(string name, string file, Func<string, bool>? done = null)
     {
@@ -98,7 +98,7 @@ public sealed class SandboxManagerTests : IAsyncLifetime
     public async Task A_disposable_leaves_nothing_behind()
     {
         var name = _t.Name("disp");
-        await _t.Manager.StartAsync(new SandboxSpec(name, QubeClass.DispVM, BusyboxTemplate.Template, 64), CancellationToken.None);
+        await _t.Manager.StartAsync(new SandboxSpec(name, QubeClass.DispVM, TestStorage.Template, 64), CancellationToken.None);
         Assert.True(Directory.Exists(Path.Combine(_t.Storage, "qubes", name)));
         await _t.Manager.ShutdownAsync(name, T, CancellationToken.None);
         Assert.False(Directory.Exists(Path.Combine(_t.Storage, "qubes", name)), "a disposable's files survived it");

@@ -10,24 +10,15 @@ namespace QubesActors.Sandbox.Tests.Sandboxes;
 /// inside), and ends when asked through its control FIFO. Sandboxes here use their own cgroup parent and names, and
 /// everything is torn down at dispose.
 /// </summary>
-public sealed class BusyboxTemplate : IAsyncDisposable
+public sealed class TestStorage : IAsyncDisposable
 {
     public const string Template = "tpl";
-    public const string Init = """
-        #!/bin/sh
-        echo ready > /run/qubes/ready
-        [ -x /rw/boot.sh ] && /rw/boot.sh > /run/qubes/boot.log 2>&1 &
-        # The open of the FIFO blocks until qubesd writes; a signal (the boot job ending) interrupts it: open again.
-        until read cmd < /run/qubes/control; do :; done
-        exit 0
-        """;
-
     public string Storage { get; } = Path.Combine(Path.GetTempPath(), "qa-sbx-" + Guid.NewGuid().ToString("N")[..8]);
     public string Prefix { get; } = "qa" + Guid.NewGuid().ToString("N")[..6];
     public CgroupLayout Cgroups { get; } = CgroupLayout.Detect(parent: "qubes-actors-test");
     public SandboxManager Manager { get; }
 
-    public BusyboxTemplate()
+    public TestStorage()
     {
         if (!SandboxManager.IsRoot)
             throw new InvalidOperationException("the sandbox tests need root (mounts, cgroups, namespaces); CI runs them as root");
@@ -41,21 +32,7 @@ public sealed class BusyboxTemplate : IAsyncDisposable
 
     public string TemplateRoot => SandboxVolumes.TemplateRoot(Storage, Template);
 
-    public static void BuildTemplate(string root)
-    {
-        foreach (var dir in new[] { "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "dev", "tmp", "rw", "run/qubes", "root" })
-            Directory.CreateDirectory(Path.Combine(root, dir));
-        File.Copy("/bin/busybox", Path.Combine(root, "bin/busybox"));
-        var list = Process.Start(new ProcessStartInfo("/bin/busybox", "--list") { RedirectStandardOutput = true })!;
-        var applets = list.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        list.WaitForExit();
-        foreach (var applet in applets.Where(a => a != "busybox"))
-            File.CreateSymbolicLink(Path.Combine(root, "bin", applet), "busybox");
-        File.WriteAllText(Path.Combine(root, "etc/hostname"), "template\n");
-        var init = Path.Combine(root, "sbin/qubes-init");
-        File.WriteAllText(init, Init.Replace("\r\n", "\n") + "\n");
-        File.SetUnixFileMode(init, (UnixFileMode)Convert.ToInt32("755", 8));
-    }
+    public static void BuildTemplate(string root) => BusyboxTemplate.Build(root);
 
     /// <summary>Puts a script the sandbox's init runs at boot into its private volume.</summary>
     public void Boot(string name, string script)

@@ -1,0 +1,42 @@
+using System.Diagnostics;
+
+namespace QubesActors.Sandbox.Storage;
+
+/// <summary>
+/// A tiny template root: static busybox and its applets, the directories a sandbox binds over (<c>/rw</c>,
+/// <c>/run/qubes</c>, ...), and the init the sandbox runs: it reports ready, runs <c>/rw/boot.sh</c> when the
+/// private volume has one, and ends when qubesd writes to its control FIFO. For tests and benchmarks (the default
+/// template is a debootstrap tree, issue 6).
+/// </summary>
+public static class BusyboxTemplate
+{
+    public const string Init = """
+        #!/bin/sh
+        echo ready > /run/qubes/ready
+        [ -x /rw/boot.sh ] && /rw/boot.sh > /run/qubes/boot.log 2>&1 &
+        # The open of the FIFO blocks until qubesd writes; a signal (the boot job ending) interrupts it: open again.
+        until read cmd < /run/qubes/control; do :; done
+        exit 0
+        """;
+
+    public static void Build(string root, string busybox = "/bin/busybox")
+    {
+        foreach (var dir in new[] { "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "dev", "tmp", "rw", "run/qubes", "root" })
+            Directory.CreateDirectory(Path.Combine(root, dir));
+        File.Copy(busybox, Path.Combine(root, "bin/busybox"), overwrite: true);
+        using var list = Process.Start(new ProcessStartInfo(busybox, "--list") { RedirectStandardOutput = true })
+                         ?? throw new SandboxException($"{busybox} did not start");
+        var applets = list.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        list.WaitForExit();
+        foreach (var applet in applets.Where(a => a != "busybox"))
+        {
+            var link = Path.Combine(root, "bin", applet);
+            if (!File.Exists(link))
+                File.CreateSymbolicLink(link, "busybox");
+        }
+        File.WriteAllText(Path.Combine(root, "etc/hostname"), "template\n");
+        var init = Path.Combine(root, "sbin/qubes-init");
+        File.WriteAllText(init, Init.Replace("\r\n", "\n") + "\n");
+        File.SetUnixFileMode(init, (UnixFileMode)Convert.ToInt32("755", 8));
+    }
+}
