@@ -26,6 +26,14 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte[] buffer, nint count);
 
+    [LibraryImport("libc", EntryPoint = "mount", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Mount(string source, string target, string fileSystemType, ulong flags, string? data);
+
+    public const int MntDetach = 2;
+
+    [LibraryImport("libc", EntryPoint = "umount2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Umount2(string target, int flags);
+
     [LibraryImport("libc", EntryPoint = "close")]
     public static partial int Close(int fd);
 

@@ -69,6 +69,11 @@ var auRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
 var audit = new Command("audit", "qubes-audit log/show/verify/stats/report on a generated journal (1,000,000 events over 1,000 qubes), and --follow latency") { auDir, auQubes, auEvents, auRuns };
 audit.SetAction((p, _) => AuditBench.RunAsync(p.GetValue(auDir)!, p.GetValue(auQubes), p.GetValue(auEvents), p.GetValue(auRuns), commandLine));
 
+// sandbox
+var sbRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 20 };
+var sandbox = new Command("sandbox", "the sandbox layer as root: start until ready, shutdown, freeze, thaw of AppVM and DispVM sandboxes (busybox template, no network)") { sbRuns };
+sandbox.SetAction((p, _) => OperatingSystem.IsLinux() ? SandboxBench.RunAsync(p.GetValue(sbRuns), commandLine) : Task.FromResult(2));
+
 // all
 var all = new Command("all", "lifecycle, recovery, memory, adminapi and audit with their defaults (SQLite)");
 all.SetAction(async (_, _) =>
@@ -133,5 +138,5 @@ profileList.Options.Add(plQubes);
 profileList.Options.Add(plIterations);
 profileList.SetAction((p, _) => ListProfile.RunAsync(p.GetValue(plQubes), p.GetValue(plIterations)));
 
-var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, policy, audit, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
+var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, policy, audit, sandbox, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
 return await root.Parse(args).InvokeAsync();
