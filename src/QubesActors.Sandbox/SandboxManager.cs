@@ -9,7 +9,8 @@ using QubesActors.Sandbox.Storage;
 namespace QubesActors.Sandbox;
 
 /// <summary>What a sandbox is started with.</summary>
-public sealed record SandboxSpec(string Name, QubeClass Class, string? Template, int MemoryMiB, int MaxPids = 512, string? NetNamespace = null);
+public sealed record SandboxSpec(string Name, QubeClass Class, string? Template, int MemoryMiB, int MaxPids = 512, string? NetNamespace = null,
+    Guid Uuid = default);
 
 /// <summary>A sandbox stopped: asked (shutdown, kill) or not (a crash: its init died).</summary>
 public sealed record SandboxExited(string Name, bool Requested, string Reason);
@@ -143,6 +144,8 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
             var done = await Task.WhenAny(running.Exited.Task, Task.Delay(timeout, ct)).ConfigureAwait(false);
             if (done == running.Exited.Task)
                 return;
+            // The caller's own timeout (qubesd's shutdown_timeout) decides what follows: it kills.
+            ct.ThrowIfCancellationRequested();
         }
         running.StopReason = "shutdown (killed after the timeout)";
         await running.Cgroup.KillAllAsync(TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
@@ -163,6 +166,10 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
     public void Unpause(string name) => Get(name).Cgroup.Thaw();
 
     public bool IsPaused(string name) => Get(name).Cgroup.IsFrozen;
+
+    /// <summary>The spec a running sandbox was started with (from its file, so adopted ones have it too).</summary>
+    public SandboxSpec? SpecOf(string name) =>
+        File.Exists(SpecFile(name)) ? System.Text.Json.JsonSerializer.Deserialize<SandboxSpec>(File.ReadAllText(SpecFile(name))) : null;
 
     private Running Get(string name) =>
         _running.TryGetValue(name, out var running) ? running

@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using QubesActors.Core.Model;
+using QubesActors.Runtime.Backend;
+using Xunit;
+
+namespace QubesActors.Sandbox.Tests.Sandboxes;
+
+/// <summary>The sandbox backend as the qube actors drive it (IDomainBackend), on real sandboxes.</summary>
+public sealed class SandboxBackendTests : IAsyncLifetime
+{
+    private TestStorage _t = null!;
+    private SandboxBackend _backend = null!;
+
+    public Task InitializeAsync()
+    {
+        _t = new TestStorage();
+        _backend = new SandboxBackend(_t.Manager);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        _backend.Dispose();
+        await _t.DisposeAsync();
+    }
+
+    private DomainSpec Spec(string name, string? netvm = null) =>
+        new(Guid.NewGuid(), name, QubeClass.AppVM, 42, TestStorage.Template, netvm, "10.137.0.42", 128, 256, 1, false);
+
+    [Fact]
+    public async Task Start_pause_shutdown_and_listing_reach_the_sandbox()
+    {
+        var spec = Spec(_t.Name("be"));
+        await _backend.StartAsync(spec, CancellationToken.None);
+        Assert.Equal([new RunningDomain(spec.Uuid, spec.Name, PowerState.Running)], await _backend.ListDomainsAsync(CancellationToken.None));
+        await _backend.PauseAsync(spec.Name, CancellationToken.None);
+        Assert.Equal(PowerState.Paused, Assert.Single(await _backend.ListDomainsAsync(CancellationToken.None)).State);
+        Assert.False(await _backend.SuspendAsync(spec.Name, CancellationToken.None)); // no S3: paused instead
+        await _backend.ResumeAsync(spec.Name, CancellationToken.None);
+        await _backend.ShutdownAsync(spec.Name, CancellationToken.None);
+        Assert.Empty(await _backend.ListDomainsAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_sandbox_that_dies_unasked_is_reported_as_a_crashed_domain()
+    {
+        var died = new ConcurrentQueue<BackendEvent>();
+        using var subscription = _backend.Subscribe(died.Enqueue);
+        var spec = Spec(_t.Name("dies"));
+        await _backend.StartAsync(spec, CancellationToken.None);
+        foreach (var pid in File.ReadAllLines(_t.Cgroups.PidsFile(spec.Name)))
+            Process.Start("kill", ["-9", pid])!.WaitForExit();
+        var clock = Stopwatch.StartNew();
+        while (died.IsEmpty && clock.Elapsed < TimeSpan.FromSeconds(10))
+            await Task.Delay(10);
+        var e = Assert.IsType<BackendEvent.DomainDied>(Assert.Single(died));
+        Assert.Equal((spec.Name, true), (e.Domain, e.Crashed));
+    }
+
+    [Fact]
+    public async Task A_qube_with_a_netvm_does_not_start_until_the_network_is_wired_fail_closed()
+    {
+        var spec = Spec(_t.Name("net"), netvm: "sys-firewall");
+        var error = await Assert.ThrowsAsync<BackendException>(() => _backend.StartAsync(spec, CancellationToken.None));
+        Assert.Contains("cannot connect", error.Message);
+        Assert.Empty(await _backend.ListDomainsAsync(CancellationToken.None));
+        await Assert.ThrowsAsync<BackendException>(() => _backend.AttachNetworkAsync(spec.Name, "sys-firewall", CancellationToken.None));
+    }
+}
