@@ -23,6 +23,7 @@ internal sealed class TestNetwork : IAsyncDisposable
     private readonly List<Process> _servers = [];
     private readonly List<string> _namespaces = [];
     private readonly Dictionary<string, NetworkDomain> _domains = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _fixed = new(StringComparer.Ordinal);
 
     private TestNetwork(NetworkNaming naming)
     {
@@ -63,6 +64,7 @@ internal sealed class TestNetwork : IAsyncDisposable
             await network.Shell.LinkUplinkAsync(NetworkPlanner.PlanUplink(SysNet, network.Naming, network.UplinkNamespace,
                 IPAddress.Parse("192.168.200.1"), IPAddress.Parse("192.168.200.2"), 24));
             await network.AddNetVmAsync(plan["sys-firewall"]);
+            network._fixed.UnionWith(network._namespaces);
             return network;
         }
         catch
@@ -86,8 +88,8 @@ internal sealed class TestNetwork : IAsyncDisposable
                 RedirectStandardError = true,
                 RedirectStandardInput = true,
             })!);
-        foreach (var port in ServerPorts)
-            await WaitUntilAsync(async () => (await ConnectAsync(UplinkNamespace, Internet10, port)).Connected, $"server on port {port} in the uplink");
+        await Task.WhenAll(ServerPorts.Select(port =>
+            WaitUntilAsync(async () => (await ConnectAsync(UplinkNamespace, Internet10, port)).Connected, $"server on port {port} in the uplink")));
     }
 
     private async Task AddNetVmAsync(DomainNetworkPlan plan)
@@ -123,6 +125,33 @@ internal sealed class TestNetwork : IAsyncDisposable
         await Shell.LinkAsync(link);
         await ApplyRulesAsync(link, rules);
         return link;
+    }
+
+    /// <summary>The namespaces shared by every test of the class: uplink, sys-net, sys-firewall.</summary>
+    public IReadOnlySet<string> FixedNamespaces => _fixed;
+
+    /// <summary>
+    /// Deletes what one test added (its qubes, with their links and chains), leaving the shared uplink, sys-net
+    /// and sys-firewall as they were.
+    /// </summary>
+    public IAsyncDisposable Scope() => new TestScope(this);
+
+    private sealed class TestScope(TestNetwork net) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var domain in net._domains.Values.Where(d => !net._fixed.Contains(net.Naming.NamespaceOf(d))).ToList())
+            {
+                if (domain.NetVm is { } netVm && net._domains.TryGetValue(netVm, out var netVmDomain))
+                    await net.Shell.UnlinkAsync(NetworkPlanner.PlanLink(domain, netVmDomain, net.Naming));
+            }
+            foreach (var domain in net._domains.Values.Where(d => !net._fixed.Contains(net.Naming.NamespaceOf(d))).ToList())
+            {
+                await net.Shell.DeleteNamespaceAsync(net.Naming.NamespaceOf(domain));
+                net._domains.Remove(domain.Name);
+            }
+            net._namespaces.RemoveAll(ns => !net._fixed.Contains(ns));
+        }
     }
 
     public LinkPlan PlanLink(NetworkDomain client) => NetworkPlanner.PlanLink(client, _domains[client.NetVm!], Naming);
@@ -172,7 +201,7 @@ internal sealed class TestNetwork : IAsyncDisposable
         return stdout;
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(3);
         while (!await condition())
