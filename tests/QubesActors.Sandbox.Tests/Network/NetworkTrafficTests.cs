@@ -77,7 +77,12 @@ public sealed class NetworkTrafficTests(RealNetworkFixture fixture)
         // sys-net redirects 10.139.1.1/.2 to 192.168.201.10 (the test's resolver, TCP 53 here).
         await net.AddQubeAsync(Work, "action=accept specialtarget=dns\n");
         await net.AddQubeAsync(Personal, "action=accept proto=tcp dstports=80\n");
+        // A client of sys-net itself: there the destination is already redirected when the firewall sees it.
+        var onEdge = new NetworkDomain("on-edge", 10, netVm: "sys-net");
+        await net.AddQubeAsync(onEdge, "action=accept specialtarget=dns\n");
         await ExpectAsync(net,
+            (onEdge, VirtualDns.Primary, 53, true),
+            (onEdge, Internet10, 53, false),
             (Work, VirtualDns.Primary, 53, true),
             (Work, VirtualDns.Secondary, 53, true),
             (Work, Internet10, 53, false), // the same server and port, but not as the qube's DNS
