@@ -151,6 +151,32 @@ public sealed class NetworkTrafficTests(RealNetworkFixture fixture)
     }
 
     [Fact]
+    public async Task When_a_netvm_restarts_its_clients_lose_the_link_and_relinking_restores_them()
+    {
+        var net = Net;
+        await using var scope = net.Scope();
+        var otherFirewall = new NetworkDomain("sys-firewall2", 4, netVm: "sys-net", providesNetwork: true);
+        await net.AddProxyNetVmAsync(otherFirewall);
+        var client = new NetworkDomain("work", 7, netVm: otherFirewall.Name);
+        const string rules = "action=accept dst4=192.168.201.20\n";
+        var link = (await net.AddQubeAsync(client, rules))!;
+        await ExpectAsync(net, (client, Internet20, 80, true), (client, Internet10, 80, false));
+
+        // The netvm's namespace goes away (it stopped): the veth pair goes with it, the client keeps only lo.
+        await net.Shell.DeleteNamespaceAsync(link.NetVmNamespace);
+        var links = await RunOkAsync("ip", "-n", link.ClientNamespace, "-o", "link", "show");
+        Assert.DoesNotContain(" eth0@", links, StringComparison.Ordinal);
+        Assert.Equal("", (await RunOkAsync("ip", "-n", link.ClientNamespace, "-4", "route", "show")).Trim());
+
+        // Back up, with its sys-net link replaced (the old chain in sys-net is reused by the same key).
+        await net.Shell.UnlinkAsync(net.PlanLink(otherFirewall));
+        await net.AddProxyNetVmAsync(otherFirewall);
+        await net.Shell.LinkAsync(link);
+        await net.ApplyRulesAsync(link, rules);
+        await ExpectAsync(net, (client, Internet20, 80, true), (client, Internet10, 80, false));
+    }
+
+    [Fact]
     public async Task Clients_of_one_netvm_cannot_reach_each_other_and_spoofed_sources_are_dropped()
     {
         var net = Net;
