@@ -32,9 +32,16 @@ internal static class CommandRunner
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
         try
         {
-            if (standardInput is not null)
-                await process.StandardInput.WriteAsync(standardInput.AsMemory(), cancellationToken).ConfigureAwait(false);
-            process.StandardInput.Close();
+            try
+            {
+                if (standardInput is not null)
+                    await process.StandardInput.WriteAsync(standardInput.AsMemory(), cancellationToken).ConfigureAwait(false);
+                process.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+                // The command exited before reading its script (broken pipe): its exit code and stderr say why.
+            }
             await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)

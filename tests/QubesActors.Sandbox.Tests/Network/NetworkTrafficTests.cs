@@ -70,6 +70,20 @@ public sealed class NetworkTrafficTests(RealNetworkFixture fixture)
     }
 
     [Fact]
+    public async Task Icmp_type_rule_lets_pings_through_only_for_the_qube_that_has_it()
+    {
+        var net = Net;
+        await using var scope = net.Scope();
+        await net.AddQubeAsync(Work, "action=accept proto=icmp icmptype=8\n");
+        await net.AddQubeAsync(Personal, "action=drop proto=icmp\naction=accept\n");
+        var pings = await Task.WhenAll(new[] { Work, Personal }.Select(q =>
+            RunAsync("ip", "netns", "exec", net.Naming.NamespaceOf(q), "busybox", "ping", "-c", "1", "-W", "1", $"{Internet10}")));
+        Assert.True(pings[0].Exit == 0, $"work's ping must pass: {pings[0].Stdout} {pings[0].Stderr}");
+        Assert.True(pings[1].Exit != 0, $"personal's ping must be dropped: {pings[1].Stdout}");
+        await ExpectAsync(net, (Work, Internet10, 80, false), (Personal, Internet10, 80, true));
+    }
+
+    [Fact]
     public async Task Dns_special_target_reaches_the_resolver_through_the_virtual_address_only()
     {
         var net = Net;
