@@ -234,6 +234,47 @@ public sealed class NetworkTrafficTests(RealNetworkFixture fixture)
     }
 
     [Fact]
+    public async Task Every_rule_form_the_compiler_writes_is_accepted_by_nft()
+    {
+        var net = Net;
+        // A client that is never started: only its chain and map entry go into sys-firewall, and are removed again.
+        var link = net.PlanLink(new NetworkDomain("forms", 60, netVm: "sys-firewall"));
+        var rules = FirewallRuleSet.ParseRules(string.Join('\n',
+            "action=accept dst4=192.168.201.10",
+            "action=drop dst4=10.1.2.3/16",
+            "action=accept dsthost=0.0.0.0/0 proto=udp dstports=123",
+            "action=accept dsthost=example.org proto=tcp dstports=443",
+            "action=accept dsthost=one.example",
+            "action=accept proto=tcp dstports=1000-2000",
+            "action=drop proto=icmp",
+            "action=accept proto=icmp icmptype=0",
+            "action=accept specialtarget=dns",
+            "action=accept proto=udp specialtarget=dns",
+            "action=drop proto=tcp specialtarget=dns dstports=53",
+            "action=accept dst6=2001:db8::/32",
+            "action=accept comment=all the rest") + "\n");
+        var names = new Dictionary<string, IReadOnlyList<IPAddress>>
+        {
+            ["example.org"] = [IPAddress.Parse("192.0.2.1"), IPAddress.Parse("192.0.2.2")],
+            ["one.example"] = [IPAddress.Parse("192.0.2.3")],
+        };
+        var chain = FirewallCompiler.CompileClientChain(link, rules, DateTimeOffset.UtcNow, names);
+        Assert.False(chain.FailedClosed);
+        try
+        {
+            await net.Shell.ApplyClientChainAsync(link, chain);
+            var listed = await ListChainAsync(net, link);
+            // 12 compiled rules (the IPv6 one is left out) and the fixed drop.
+            Assert.Equal(13, listed.Split('\n').Count(l => l.TrimEnd().EndsWith("accept", StringComparison.Ordinal) || l.TrimEnd().EndsWith("drop", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            await net.Shell.UnlinkAsync(link);
+        }
+        Assert.DoesNotContain(link.ChainName, await net.Shell.ListRulesetAsync(link.NetVmNamespace), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Shell_errors_carry_the_command_and_stderr()
     {
         RequireRootAndTools();
