@@ -1,0 +1,129 @@
+using System.Globalization;
+
+namespace QubesActors.Sandbox.Network;
+
+/// <summary>
+/// The thin shell that applies network plans on Linux: network namespaces (<c>ip netns</c>), veth pairs,
+/// addresses and routes (<c>ip -n NS -batch</c>, one process per namespace), sysctls and nftables
+/// (<c>ip netns exec NS nft -f -</c>). Needs root. Every decision is in the plans; this class only runs them.
+/// </summary>
+public sealed class LinuxNetwork(string ipPath = "ip")
+{
+    /// <summary>Creates an empty namespace with only <c>lo</c> up: what a qube without a netvm keeps.</summary>
+    public async Task CreateNamespaceAsync(string namespaceName, CancellationToken cancellationToken = default)
+    {
+        await Ip(["netns", "add", namespaceName], null, cancellationToken).ConfigureAwait(false);
+        await Ip(["-n", namespaceName, "link", "set", "lo", "up"], null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes a namespace and every interface in it (veth peers elsewhere go with it); absent is fine.</summary>
+    public async Task DeleteNamespaceAsync(string namespaceName, CancellationToken cancellationToken = default)
+    {
+        if (!(await ListNamespacesAsync(cancellationToken).ConfigureAwait(false)).Contains(namespaceName))
+            return;
+        await Ip(["netns", "del", namespaceName], null, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlySet<string>> ListNamespacesAsync(CancellationToken cancellationToken = default)
+    {
+        var output = await Ip(["netns", "list"], null, cancellationToken).ConfigureAwait(false);
+        // Lines look like "name" or "name (id: 3)".
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => line.Split(' ')[0]).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Deletes the namespaces with <paramref name="naming"/>'s prefix that are not in <paramref name="keep"/>: those of qubes that are gone.</summary>
+    public async Task<IReadOnlyList<string>> CleanUpStaleAsync(NetworkNaming naming, IReadOnlySet<string> keep, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(naming);
+        var stale = (await ListNamespacesAsync(cancellationToken).ConfigureAwait(false))
+            .Where(ns => naming.Owns(ns) && !keep.Contains(ns)).Order(StringComparer.Ordinal).ToList();
+        foreach (var ns in stale)
+            await Ip(["netns", "del", ns], null, cancellationToken).ConfigureAwait(false);
+        return stale;
+    }
+
+    /// <summary>Makes a namespace a netvm: forwarding on, its firewall and NAT tables (no clients yet).</summary>
+    public async Task SetUpNetVmAsync(NetVmPlan netVm, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(netVm);
+        await Ip(["netns", "exec", netVm.Namespace, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], null, cancellationToken).ConfigureAwait(false);
+        await NftAsync(netVm.Namespace, FirewallCompiler.NetVmBaseScript(netVm), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Joins a client's namespace to its netvm's: the veth pair, the netvm's address on the vif with a host route
+    /// to the client, the client's address with its default route to the gateway. The client's firewall chain is
+    /// applied separately (<see cref="ApplyClientChainAsync"/>); until then the netvm forwards nothing for it.
+    /// </summary>
+    public async Task LinkAsync(LinkPlan link, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        var netVmSide =
+            $"link add {link.VifName} type veth peer name {link.ClientInterface} netns {link.ClientNamespace}\n" +
+            $"addr add {link.Gateway}/32 dev {link.VifName}\n" +
+            $"link set {link.VifName} up\n" +
+            $"route add {link.ClientIp}/32 dev {link.VifName} scope link src {link.Gateway}\n";
+        var clientSide =
+            $"addr add {link.ClientIp}/32 dev {link.ClientInterface}\n" +
+            $"link set {link.ClientInterface} up\n" +
+            $"route add {link.Gateway}/32 dev {link.ClientInterface} scope link\n" +
+            $"route add default via {link.Gateway} dev {link.ClientInterface}\n";
+        await Ip(["-n", link.NetVmNamespace, "-batch", "-"], netVmSide, cancellationToken).ConfigureAwait(false);
+        await Ip(["-n", link.ClientNamespace, "-batch", "-"], clientSide, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Cuts a client off its netvm: its chain removed, the veth pair deleted (from the client's side, so it works
+    /// when the netvm's namespace is already gone). The client keeps only <c>lo</c>.
+    /// </summary>
+    public async Task UnlinkAsync(LinkPlan link, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        var namespaces = await ListNamespacesAsync(cancellationToken).ConfigureAwait(false);
+        if (namespaces.Contains(link.NetVmNamespace))
+            await NftAsync(link.NetVmNamespace, FirewallCompiler.RemoveClientChain(link), cancellationToken).ConfigureAwait(false);
+        if (namespaces.Contains(link.ClientNamespace))
+        {
+            var links = await Ip(["-n", link.ClientNamespace, "-o", "link", "show"], null, cancellationToken).ConfigureAwait(false);
+            if (links.Contains($" {link.ClientInterface}@", StringComparison.Ordinal))
+                await Ip(["-n", link.ClientNamespace, "link", "del", link.ClientInterface], null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Replaces one client's chain in its netvm (one atomic <c>nft -f</c> transaction).</summary>
+    public Task ApplyClientChainAsync(LinkPlan link, CompiledClientChain chain, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        ArgumentNullException.ThrowIfNull(chain);
+        return NftAsync(link.NetVmNamespace, chain.Script, cancellationToken);
+    }
+
+    /// <summary>The edge netvm's link to the uplink namespace; the netvm's default route goes there.</summary>
+    public async Task LinkUplinkAsync(UplinkPlan uplink, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(uplink);
+        var prefix = uplink.PrefixLength.ToString(CultureInfo.InvariantCulture);
+        var uplinkSide =
+            $"link add {uplink.UplinkInterface} type veth peer name {NetworkNaming.ClientInterface} netns {uplink.NetVmNamespace}\n" +
+            $"addr add {uplink.UplinkAddress}/{prefix} dev {uplink.UplinkInterface}\n" +
+            $"link set {uplink.UplinkInterface} up\n";
+        var netVmSide =
+            $"addr add {uplink.NetVmAddress}/{prefix} dev {NetworkNaming.ClientInterface}\n" +
+            $"link set {NetworkNaming.ClientInterface} up\n" +
+            $"route add default via {uplink.UplinkAddress} dev {NetworkNaming.ClientInterface}\n";
+        await Ip(["-n", uplink.UplinkNamespace, "-batch", "-"], uplinkSide, cancellationToken).ConfigureAwait(false);
+        await Ip(["-n", uplink.NetVmNamespace, "-batch", "-"], netVmSide, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs an nft script inside a namespace.</summary>
+    public Task NftAsync(string namespaceName, string script, CancellationToken cancellationToken = default) =>
+        Ip(["netns", "exec", namespaceName, "nft", "-f", "-"], script, cancellationToken);
+
+    /// <summary>The ruleset of a namespace, for inspection and tests.</summary>
+    public Task<string> ListRulesetAsync(string namespaceName, CancellationToken cancellationToken = default) =>
+        Ip(["netns", "exec", namespaceName, "nft", "list", "ruleset"], null, cancellationToken);
+
+    private Task<string> Ip(IReadOnlyList<string> arguments, string? standardInput, CancellationToken cancellationToken) =>
+        CommandRunner.RunAsync(ipPath, arguments, standardInput, cancellationToken);
+}
