@@ -34,6 +34,7 @@ internal static class JournalRun
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            // The database itself (unreadable rows are skipped and reported above): no stack trace.
             await context.Error.WriteLineAsync($"qubes-audit: cannot read the journal: {TerminalText.Escape(e.GetBaseException().Message)}");
             if (e.GetBaseException() is System.Text.Json.JsonException)
                 await context.Error.WriteLineAsync("qubes-audit: a journal row cannot be decoded (modified?); `qubesd --check` reports which stream");

@@ -147,22 +147,10 @@ public static class LogCommand
         : TimeSpec.TryParse(text, now, out var time) ? time
         : throw new FormatException($"{option}: '{text}' is not a time (ISO-8601, or 30s, 15m, 2h, 3d, 1w, today, yesterday)");
 
-    private static async Task<int> RunAsync(AuditContext context, ParseResult parse, LogFilter filter, OutputFormat format, bool follow, int? last, CancellationToken ct)
-    {
-        Runtime.Settings.DaemonSettings settings;
-        try
+    private static Task<int> RunAsync(AuditContext context, ParseResult parse, LogFilter filter, OutputFormat format, bool follow, int? last, CancellationToken ct) =>
+        JournalRun.RunAsync(context, parse, async journal =>
         {
-            settings = AuditApp.Settings(parse, context);
-        }
-        catch (Exception e) when (AuditApp.IsSettingsError(e))
-        {
-            await context.Error.WriteLineAsync($"qubes-audit: error: {e.Message}");
-            return AuditApp.ExitUsage;
-        }
-        var writer = new LogFormat(format, context.Writer);
-        try
-        {
-            await using var journal = JournalReader.Open(settings.Journal);
+            var writer = new LogFormat(format, context.Writer);
             writer.Begin();
             try
             {
@@ -174,21 +162,6 @@ public static class LogCommand
                 // Ctrl-C ends --follow: not an error.
             }
             writer.End();
-            return await JournalRun.ReportUnreadableAsync(context, journal) ? AuditApp.ExitError : AuditApp.ExitOk;
-        }
-        catch (JournalNotFoundException e)
-        {
-            await context.Error.WriteLineAsync($"qubes-audit: {e.Message}");
-            return AuditApp.ExitError;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // The database, or a row the codec cannot read (edited by hand?): the read journal fails the whole stream there,
-            // so the events after it are not shown. No stack trace; qubesd --check names the broken stream.
-            await context.Error.WriteLineAsync($"qubes-audit: cannot read the journal: {TerminalText.Escape(e.GetBaseException().Message)}");
-            if (e.GetBaseException() is System.Text.Json.JsonException)
-                await context.Error.WriteLineAsync("qubes-audit: a journal row cannot be decoded (modified?); `qubesd --check` reports which stream");
-            return AuditApp.ExitError;
-        }
-    }
+            return AuditApp.ExitOk;
+        });
 }

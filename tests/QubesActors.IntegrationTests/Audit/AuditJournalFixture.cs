@@ -92,24 +92,8 @@ public sealed class AuditJournalFixture : IAsyncLifetime
         };
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(StateDir, "journal.db") }.ToString());
         connection.Open();
-        Insert(connection, pid, 1, "qube.created.v1", ";admin;lifecycle;", createdBytes);
-        Insert(connection, pid, 2, "qube.feature-set.v1", ";admin;property;", EventCodec.Encode(feature));
-    }
-
-    private static void Insert(SqliteConnection connection, string pid, long seq, string manifest, string tags, byte[] message)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = """
-            INSERT INTO journal (created, deleted, persistence_id, sequence_number, message, tags, manifest, identifier, writer_uuid)
-            VALUES ($created, 0, $pid, $seq, $message, $tags, $manifest, 4242001, 'test')
-            """;
-        command.Parameters.AddWithValue("$created", DateTime.UtcNow.Ticks);
-        command.Parameters.AddWithValue("$pid", pid);
-        command.Parameters.AddWithValue("$seq", seq);
-        command.Parameters.AddWithValue("$message", message);
-        command.Parameters.AddWithValue("$tags", tags);
-        command.Parameters.AddWithValue("$manifest", manifest);
-        command.ExecuteNonQuery();
+        JournalRows.Insert(connection, pid, 1, "qube.created.v1", ";admin;lifecycle;", createdBytes);
+        JournalRows.Insert(connection, pid, 2, "qube.feature-set.v1", ";admin;property;", EventCodec.Encode(feature));
     }
 
     public Task DisposeAsync()

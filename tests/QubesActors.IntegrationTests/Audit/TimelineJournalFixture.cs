@@ -128,24 +128,8 @@ public sealed class TimelineJournalFixture : IAsyncLifetime
         };
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(StateDir, "journal.db") }.ToString());
         connection.Open();
-        Insert(connection, pid, 1, "qube.created.v1", ";admin;lifecycle;", EventCodec.Encode(created));
-        Insert(connection, PolicyDecisionRecorded.PersistenceId, 1, PolicyDecisionRecorded.Manifest, ";policy;", EventCodec.Encode(denial));
-    }
-
-    private static void Insert(SqliteConnection connection, string pid, long seq, string manifest, string tags, byte[] message)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = """
-            INSERT INTO journal (created, deleted, persistence_id, sequence_number, message, tags, manifest, identifier, writer_uuid)
-            VALUES ($created, 0, $pid, $seq, $message, $tags, $manifest, 4242001, 'test')
-            """;
-        command.Parameters.AddWithValue("$created", DateTime.UtcNow.Ticks);
-        command.Parameters.AddWithValue("$pid", pid);
-        command.Parameters.AddWithValue("$seq", seq);
-        command.Parameters.AddWithValue("$message", message);
-        command.Parameters.AddWithValue("$tags", tags);
-        command.Parameters.AddWithValue("$manifest", manifest);
-        command.ExecuteNonQuery();
+        JournalRows.Insert(connection, pid, 1, "qube.created.v1", ";admin;lifecycle;", EventCodec.Encode(created));
+        JournalRows.Insert(connection, PolicyDecisionRecorded.PersistenceId, 1, PolicyDecisionRecorded.Manifest, ";policy;", EventCodec.Encode(denial));
     }
 
     public Task DisposeAsync()
