@@ -167,6 +167,14 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
 
     public bool IsPaused(string name) => Get(name).Cgroup.IsFrozen;
 
+    /// <summary>
+    /// The host pid of a running sandbox's init (its pid 1): the handle into its namespaces (<c>/proc/PID/root</c>,
+    /// <c>nsenter -t PID</c>) for whoever must reach inside it (qrexec services, device nodes).
+    /// </summary>
+    public int InitPidOf(string name) =>
+        Get(name).Cgroup.Pids().FirstOrDefault(IsInit) is var pid and not 0 ? pid
+        : throw new SandboxException($"sandbox {name} has no init (it is starting or stopping)");
+
     /// <summary>The spec a running sandbox was started with (from its file, so adopted ones have it too).</summary>
     public SandboxSpec? SpecOf(string name) =>
         File.Exists(SpecFile(name)) ? System.Text.Json.JsonSerializer.Deserialize<SandboxSpec>(File.ReadAllText(SpecFile(name))) : null;
