@@ -12,15 +12,17 @@ var check = new Option<bool>("--check") { Description = "Recover from the journa
 var json = new Option<bool>("--json") { Description = "With --check: JSON output." };
 var socket = new Option<string?>("--socket") { Description = "Unix socket of the Admin API. Default: qubesd.socket, else <state-dir>/qubesd.sock." };
 
+var backendOption = new Option<string?>("--backend") { Description = "auto | sandbox | simulated. Default: qubesd.backend (auto: sandbox on Linux as root with bubblewrap, else simulated)." };
 var policySocket = new Option<string?>("--policy-socket") { Description = "Serve the qrexec-policy-daemon protocol on this Unix socket. Default: qubesd.policy.socket (empty = not served)." };
 
-var root = new RootCommand("qubesd: the QubesActors supervisor daemon") { stateDir, configFile, sets, printConfig, check, json, socket, policySocket };
+var root = new RootCommand("qubesd: the QubesActors supervisor daemon") { stateDir, configFile, sets, printConfig, check, json, socket, policySocket, backendOption };
 root.SetAction(parse =>
 {
     DaemonSettings settings;
     try
     {
-        settings = DaemonSettings.Load(parse.GetValue(configFile), parse.GetValue(stateDir), parse.GetValue(sets) ?? []);
+        string[] overrides = [.. parse.GetValue(sets) ?? [], .. parse.GetValue(backendOption) is { } b ? [$"qubesd.backend={b}"] : Array.Empty<string>()];
+        settings = DaemonSettings.Load(parse.GetValue(configFile), parse.GetValue(stateDir), overrides);
     }
     catch (Exception e) when (e is ConfigurationException or IOException or FormatException)
     {
@@ -73,7 +75,24 @@ root.SetAction(parse =>
         return 3;
     }
     using var _ = stateLock;
-    var backend = new SimulatedBackend(settings.SimulatedBackendOptions());
+    IDomainBackend backend;
+    try
+    {
+        var chosen = SandboxHosting.Resolve(settings.Backend);
+        if (chosen == "sandbox" && !OperatingSystem.IsLinux())
+            throw new ConfigurationException(SandboxHosting.Unavailable()!);
+        backend = OperatingSystem.IsLinux() && chosen == "sandbox"
+            ? SandboxHosting.CreateAsync(settings, CancellationToken.None).GetAwaiter().GetResult()
+            : new SimulatedBackend(settings.SimulatedBackendOptions());
+        Console.Error.WriteLine($"qubesd: backend {backend.Name}");
+    }
+    catch (Exception e) when (e is ConfigurationException or QubesActors.Sandbox.SandboxException or IOException or UnauthorizedAccessException
+                                  or QubesActors.Runtime.Backend.BackendException)
+    {
+        Console.Error.WriteLine($"qubesd: error: {e.Message}");
+        return 3;
+    }
+    using var disposeBackend = backend as IDisposable;
     using var host = QubesHost.Build(settings, backend, adminApi: adminApi, policy: policy);
     host.Run();
     // 0 after a clean stop; StartupService sets a non-zero code when it stops the daemon itself (e.g. the socket cannot be served).

@@ -1,42 +1,99 @@
+using System.Collections.Immutable;
+using QubesActors.Core.Firewall;
 using QubesActors.Core.Model;
 using QubesActors.Runtime.Backend;
+using QubesActors.Sandbox.Network;
+using QubesActors.Sandbox.Storage;
 
 namespace QubesActors.Sandbox;
 
 /// <summary>
-/// <see cref="IDomainBackend"/> on real sandboxes (<see cref="SandboxManager"/>). So far: the lifecycle of qubes
-/// without a netvm (start, shutdown, kill, pause/unpause, suspend as pause, crash reports, listing for reconciliation).
-/// Networking, firewalls and devices are not wired yet and fail closed: a qube with a netvm does not start, rather
-/// than start without the firewall its netvm must enforce.
+/// <see cref="IDomainBackend"/> on real sandboxes (<see cref="SandboxManager"/>) wired into the Qubes network
+/// (<see cref="SandboxNetwork"/>): every qube starts in a namespace of its own, joined to its netvm's when it has one;
+/// a netvm enforces each client's rules in its own namespace. Devices are not wired yet and fail closed.
 /// </summary>
 public sealed class SandboxBackend : IDomainBackend, IDisposable
 {
     private readonly SandboxManager _manager;
+    private readonly SandboxNetwork _network;
     private readonly List<Action<BackendEvent>> _subscribers = [];
     private readonly object _gate = new();
 
-    public SandboxBackend(SandboxManager manager)
+    private readonly TemplateProvisioner? _templates;
+
+    // Device classes without hardware here (pci, usb, mic...): listed while their backend runs, attached on record only.
+    private readonly IReadOnlyDictionary<string, ImmutableArray<BackendDevice>> _simulatedDevices;
+
+    /// <param name="templates">Builds a template root missing at a qube's start; null = a missing root fails the start.</param>
+    /// <param name="simulatedDevices">Devices of the classes that stay simulated, by backend domain (qubesd.simulated.devices).</param>
+    public SandboxBackend(SandboxManager manager, SandboxNetwork network, TemplateProvisioner? templates = null,
+        IReadOnlyDictionary<string, ImmutableArray<BackendDevice>>? simulatedDevices = null)
     {
+        _simulatedDevices = simulatedDevices ?? ImmutableDictionary<string, ImmutableArray<BackendDevice>>.Empty;
         _manager = manager;
+        _network = network;
+        _templates = templates;
         _manager.SandboxStopped += OnStopped;
     }
 
     public string Name => "sandbox";
 
+    public SandboxManager Manager => _manager;
+
+    public SandboxNetwork Network => _network;
+
+    /// <summary>
+    /// After a daemon restart (or a SIGKILL of it): takes over the sandboxes still running and their network, cleans
+    /// what dead ones left. Returns the adopted names; none is restarted.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> AdoptAsync(CancellationToken ct)
+    {
+        var adopted = await _manager.AdoptAsync(ct).ConfigureAwait(false);
+        await Guard(() => _network.AdoptAsync(_manager.RunningNames, ct)).ConfigureAwait(false);
+        return adopted;
+    }
+
     public async Task StartAsync(DomainSpec spec, CancellationToken ct)
     {
-        if (spec.NetVm is not null)
-            throw new BackendException($"{spec.Name}: the sandbox backend cannot connect a qube to its netvm ({spec.NetVm}) yet; set netvm to none");
         if (spec.Class == QubeClass.AdminVM)
             throw new BackendException("dom0 is not a sandbox");
-        await _manager.StartAsync(new SandboxSpec(spec.Name, spec.Class, spec.Template, Math.Max(spec.MemoryMiB, spec.MaxMemMiB), Uuid: spec.Uuid), ct)
-            .ConfigureAwait(false);
+        var template = spec.Class is QubeClass.TemplateVM or QubeClass.StandaloneVM ? null : spec.RootTemplate ?? spec.Template;
+        if (_templates is not null)
+        {
+            var root = spec.Class switch
+            {
+                QubeClass.TemplateVM => SandboxVolumes.TemplateRoot(_manager.Storage, spec.Name),
+                QubeClass.StandaloneVM => SandboxVolumes.For(_manager.Storage, spec.Name, spec.Class, null).Root,
+                _ => SandboxVolumes.TemplateRoot(_manager.Storage, template ?? throw new BackendException($"{spec.Name} has no template")),
+            };
+            await Guard(() => _templates.EnsureAsync(root, ct)).ConfigureAwait(false);
+        }
+        var network = new SandboxNetworkSpec(spec.Name, spec.Qid, spec.DispId, spec.NetVm, spec.ProvidesNetwork);
+        var ns = await Guard(() => _network.PrepareAsync(network, ct)).ConfigureAwait(false);
+        try
+        {
+            await Guard(() => _manager.StartAsync(new SandboxSpec(spec.Name, spec.Class, template,
+                Math.Max(spec.MemoryMiB, spec.MaxMemMiB), NetNamespace: ns, Uuid: spec.Uuid), ct)).ConfigureAwait(false);
+        }
+        catch
+        {
+            await _network.ReleaseAsync(spec.Name, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>The caller applies shutdown_timeout; this asks the init and waits until the sandbox is gone.</summary>
-    public Task ShutdownAsync(string name, CancellationToken ct) => _manager.ShutdownAsync(name, Timeout.InfiniteTimeSpan, ct);
+    public async Task ShutdownAsync(string name, CancellationToken ct)
+    {
+        await Guard(() => _manager.ShutdownAsync(name, Timeout.InfiniteTimeSpan, ct)).ConfigureAwait(false);
+        await _network.ReleaseAsync(name, CancellationToken.None).ConfigureAwait(false);
+    }
 
-    public Task KillAsync(string name, CancellationToken ct) => _manager.KillAsync(name, ct);
+    public async Task KillAsync(string name, CancellationToken ct)
+    {
+        await Guard(() => _manager.KillAsync(name, ct)).ConfigureAwait(false);
+        await _network.ReleaseAsync(name, CancellationToken.None).ConfigureAwait(false);
+    }
 
     public Task PauseAsync(string name, CancellationToken ct) => Run(() => _manager.Pause(name));
 
@@ -51,15 +108,45 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
 
     public Task ResumeAsync(string name, CancellationToken ct) => UnpauseAsync(name, ct);
 
-    public Task AttachNetworkAsync(string client, string netvm, CancellationToken ct) => NotYet("networking");
+    public Task AttachNetworkAsync(string client, string netvm, CancellationToken ct) => Guard(() => _network.AttachAsync(client, netvm, ct));
 
-    public Task DetachNetworkAsync(string client, CancellationToken ct) => Task.CompletedTask;
+    public Task DetachNetworkAsync(string client, CancellationToken ct) => Guard(() => _network.DetachAsync(client, ct));
 
-    public Task ApplyFirewallAsync(string netvm, ClientFirewall rules, CancellationToken ct) => NotYet("the firewall");
+    /// <summary>
+    /// Replaces the client's chain in the netvm. Rules that do not parse (they were validated when set, so only a
+    /// damaged journal gives such) fail closed: the chain drops everything.
+    /// </summary>
+    public async Task ApplyFirewallAsync(string netvm, ClientFirewall rules, CancellationToken ct)
+    {
+        FirewallRules parsed;
+        string? problem = null;
+        try
+        {
+            parsed = new FirewallRules(rules.Rules.Select(FirewallRule.Parse));
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or QubesActors.Core.Errors.QubesError)
+        {
+            parsed = FirewallRules.Empty;
+            problem = e.Message;
+        }
+        var chain = await Guard(() => _network.ApplyFirewallAsync(netvm, rules.Client, rules.ClientIp, parsed, ct)).ConfigureAwait(false);
+        problem ??= chain is { FailedClosed: true } ? string.Join("; ", chain.Problems) : null;
+        if (problem is not null)
+            throw new BackendException($"firewall of {rules.Client} at {netvm} fails closed (everything dropped): {problem}");
+    }
 
-    public Task RemoveFirewallAsync(string netvm, string client, CancellationToken ct) => Task.CompletedTask;
+    public Task RemoveFirewallAsync(string netvm, string client, CancellationToken ct) => Guard(() => _network.RemoveFirewallAsync(netvm, client, ct));
 
-    public Task AttachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct) => NotYet("devices");
+    public Task AttachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct)
+    {
+        if (device.DeviceClass == "block")
+            return NotYet("block devices");
+        if (!IsUp(device.Backend))
+            return Task.FromException(new BackendException($"backend {device.Backend} is not running"));
+        if (!_manager.RunningNames.Contains(frontend))
+            return Task.FromException(new BackendException($"{frontend} is not running"));
+        return Task.CompletedTask; // simulated classes: the attachment is the actors' record
+    }
 
     public Task DetachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct) => Task.CompletedTask;
 
@@ -67,8 +154,16 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
         Task.FromResult<IReadOnlyList<RunningDomain>>([.. _manager.RunningNames.Select(name =>
             new RunningDomain(_manager.SpecOf(name)?.Uuid ?? Guid.Empty, name, IsPaused(name) ? PowerState.Paused : PowerState.Running))]);
 
-    public Task<IReadOnlyList<BackendDevice>> ListDevicesAsync(string backendDomain, CancellationToken ct) =>
-        Task.FromResult<IReadOnlyList<BackendDevice>>([]);
+    public Task<IReadOnlyList<BackendDevice>> ListDevicesAsync(string backendDomain, CancellationToken ct)
+    {
+        if (!IsUp(backendDomain))
+            return Task.FromException<IReadOnlyList<BackendDevice>>(new BackendException($"backend {backendDomain} is not running"));
+        return Task.FromResult<IReadOnlyList<BackendDevice>>(_simulatedDevices.TryGetValue(backendDomain, out var devices)
+            ? [.. devices.Where(d => d.DeviceClass != "block")]
+            : []);
+    }
+
+    private bool IsUp(string domain) => domain == "dom0" || _manager.RunningNames.Contains(domain);
 
     public IDisposable Subscribe(Action<BackendEvent> onEvent)
     {
@@ -89,17 +184,42 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
         }
     }
 
-    /// <summary>A stop nobody asked for is a death the actors must hear about; asked ones they already know.</summary>
+    /// <summary>
+    /// A stop nobody asked for is a death the actors must hear about (asked ones they already know, and those release
+    /// their network themselves). The network goes first, so a restart the actors decide finds none of it left.
+    /// </summary>
     private void OnStopped(SandboxExited exited)
     {
         if (exited.Requested)
             return;
-        Action<BackendEvent>[] subscribers;
-        lock (_gate)
-            subscribers = [.. _subscribers];
-        foreach (var s in subscribers)
-            s(new BackendEvent.DomainDied(exited.Name, Crashed: true, exited.Reason));
+        _network.ReleaseAsync(exited.Name, CancellationToken.None).ContinueWith(_ =>
+        {
+            Action<BackendEvent>[] subscribers;
+            lock (_gate)
+                subscribers = [.. _subscribers];
+            foreach (var s in subscribers)
+                s(new BackendEvent.DomainDied(exited.Name, Crashed: true, exited.Reason));
+        }, TaskScheduler.Default);
     }
+
+    /// <summary>Machine-side failures reach the actors as <see cref="BackendException"/>s with the machine's message.</summary>
+    private static async Task<T> Guard<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or NetworkPlanException or NetworkCommandException or IOException or TimeoutException)
+        {
+            throw new BackendException(e.Message);
+        }
+    }
+
+    private static Task Guard(Func<Task> call) => Guard(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return true;
+    });
 
     private static Task Run(Action action)
     {

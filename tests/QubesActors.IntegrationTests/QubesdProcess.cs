@@ -53,6 +53,8 @@ public sealed class QubesdProcess : IDisposable
         // The test run's own settings must not leak into the daemon.
         foreach (var variable in new[] { "QUBESD_STATE_DIR", "QUBESD_BACKEND", "QUBESD_JOURNAL_PROVIDER", "QUBESD_JOURNAL_CONNECTION_STRING" })
             info.Environment.Remove(variable);
+        // The daemon's default on Linux as root is the sandbox backend; the tests that want it say --backend sandbox.
+        info.Environment["QUBESD_BACKEND"] = "simulated";
         return info;
     }
 

@@ -751,8 +751,22 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
                 refusal ??= new QubesError($"{Capitalized(assignment.DeviceClass)} device {assignment.Device} not available");
         var netvm = _view.NetVmOf(qube) is { Class: not QubeClass.AdminVM } n ? n.Name : null;
         var spec = new DomainSpec(qube.Uuid, qube.Name, qube.Class, qube.Qid, _view.Effective(qube, "template"), netvm, Addressing.Ip(qube),
-            _view.EffectiveInt(qube, "memory"), _view.EffectiveInt(qube, "maxmem"), _view.EffectiveInt(qube, "vcpus"), _view.ProvidesNetwork(qube));
+            _view.EffectiveInt(qube, "memory"), _view.EffectiveInt(qube, "maxmem"), _view.EffectiveInt(qube, "vcpus"), _view.ProvidesNetwork(qube),
+            qube.DispId, RootTemplateOf(qube));
         ToActor(name, new Start(spec, netvm, refusal, cause, replyTo));
+    }
+
+    /// <summary>The TemplateVM at the end of a qube's template chain (none for a TemplateVM or StandaloneVM).</summary>
+    private string? RootTemplateOf(QubeState qube)
+    {
+        var current = qube;
+        for (var hops = 0; hops < 8 && current.Class.HasTemplate(); hops++)
+        {
+            if (_view.TemplateOf(current) is not { } template)
+                return null;
+            current = template;
+        }
+        return current.Class == QubeClass.TemplateVM && current != qube ? current.Name : null;
     }
 
     private static string Capitalized(string deviceClass) => DeviceClasses.TryParse(deviceClass, out var c) ? c.CapitalizedName() : deviceClass;

@@ -3,7 +3,12 @@ using QubesActors.Core.Model;
 
 namespace QubesActors.Runtime.Backend;
 
-/// <summary>What a backend needs to run a domain; computed by the qube actor from the collection at start time.</summary>
+/// <summary>
+/// What a backend needs to run a domain; computed by the qube actor from the collection at start time.
+/// <paramref name="DispId"/>: a disposable's id (its address is 10.138.x.y from it). <paramref name="RootTemplate"/>:
+/// the TemplateVM whose root the domain runs on, at the end of the template chain (a disposable's template is its
+/// disposable template, an AppVM, whose template holds the root).
+/// </summary>
 public sealed record DomainSpec(
     Guid Uuid,
     string Name,
@@ -15,7 +20,9 @@ public sealed record DomainSpec(
     int MemoryMiB,
     int MaxMemMiB,
     int Vcpus,
-    bool ProvidesNetwork);
+    bool ProvidesNetwork,
+    int? DispId = null,
+    string? RootTemplate = null);
 
 /// <summary>A domain the backend reports as existing, for reconciliation after a daemon restart.</summary>
 public sealed record RunningDomain(Guid Uuid, string Name, PowerState State);

@@ -63,9 +63,9 @@ public sealed record DaemonSettings(Config Config, string StateDir, string Confi
             _ => throw new ConfigurationException($"qubesd.journal.provider must be sqlite or postgresql, not '{provider}'"),
         };
         var layout = config.GetString("qubesd.layout", "layout.default.json");
-        var backend = config.GetString("qubesd.backend", "simulated");
-        if (backend != "simulated")
-            throw new ConfigurationException($"qubesd.backend '{backend}' is not available; this build has: simulated");
+        var backend = config.GetString("qubesd.backend", "auto");
+        if (backend is not ("auto" or "simulated" or "sandbox"))
+            throw new ConfigurationException($"qubesd.backend must be auto, sandbox or simulated, not '{backend}'");
         return new DaemonSettings(config, state, configDir, journal, Path.IsPathRooted(layout) ? layout : Path.Combine(configDir, layout), backend);
     }
 

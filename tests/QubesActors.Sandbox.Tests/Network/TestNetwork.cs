@@ -74,6 +74,23 @@ internal sealed class TestNetwork : IAsyncDisposable
         }
     }
 
+    /// <summary>Only the uplink and its servers: for tests whose netvms are real sandboxes (the backend's own).</summary>
+    public static async Task<TestNetwork> StartUplinkOnlyAsync()
+    {
+        RequireRootAndTools();
+        var network = new TestNetwork(new NetworkNaming($"qt{Guid.NewGuid().ToString("N")[..6]}-"));
+        try
+        {
+            await network.CreateUplinkAsync();
+            return network;
+        }
+        catch
+        {
+            await network.DisposeAsync();
+            throw;
+        }
+    }
+
     private async Task CreateUplinkAsync()
     {
         _namespaces.Add(UplinkNamespace);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using QubesActors.Core.Model;
 using QubesActors.Runtime.Backend;
+using QubesActors.Sandbox.Network;
 using Xunit;
 
 namespace QubesActors.Sandbox.Tests.Sandboxes;
@@ -11,11 +12,13 @@ public sealed class SandboxBackendTests : IAsyncLifetime
 {
     private TestStorage _t = null!;
     private SandboxBackend _backend = null!;
+    private NetworkNaming _naming = null!;
 
     public Task InitializeAsync()
     {
         _t = new TestStorage();
-        _backend = new SandboxBackend(_t.Manager);
+        _naming = new NetworkNaming(_t.Prefix + "-");
+        _backend = new SandboxBackend(_t.Manager, new SandboxNetwork(new LinuxNetwork(), _naming, _t.Storage));
         return Task.CompletedTask;
     }
 
@@ -23,6 +26,7 @@ public sealed class SandboxBackendTests : IAsyncLifetime
     {
         _backend.Dispose();
         await _t.DisposeAsync();
+        await new LinuxNetwork().CleanUpStaleAsync(_naming, new HashSet<string>());
     }
 
     private DomainSpec Spec(string name, string? netvm = null) =>
@@ -59,12 +63,22 @@ public sealed class SandboxBackendTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_qube_with_a_netvm_does_not_start_until_the_network_is_wired_fail_closed()
+    public async Task A_qube_whose_netvm_is_not_running_does_not_start_and_leaves_no_namespace()
     {
         var spec = Spec(_t.Name("net"), netvm: "sys-firewall");
         var error = await Assert.ThrowsAsync<BackendException>(() => _backend.StartAsync(spec, CancellationToken.None));
-        Assert.Contains("cannot connect", error.Message);
+        Assert.Contains("netvm sys-firewall is not running", error.Message);
         Assert.Empty(await _backend.ListDomainsAsync(CancellationToken.None));
-        await Assert.ThrowsAsync<BackendException>(() => _backend.AttachNetworkAsync(spec.Name, "sys-firewall", CancellationToken.None));
+        Assert.DoesNotContain((await new LinuxNetwork().ListNamespacesAsync()), _naming.Owns);
+    }
+
+    [Fact]
+    public async Task A_stopped_sandbox_leaves_no_namespace_behind()
+    {
+        var spec = Spec(_t.Name("ns"));
+        await _backend.StartAsync(spec, CancellationToken.None);
+        Assert.Single(await new LinuxNetwork().ListNamespacesAsync(), _naming.Owns);
+        await _backend.KillAsync(spec.Name, CancellationToken.None);
+        Assert.DoesNotContain((await new LinuxNetwork().ListNamespacesAsync()), _naming.Owns);
     }
 }
