@@ -178,14 +178,21 @@ public sealed class SandboxBackendNetworkTests : IClassFixture<UplinkFixture>, I
         // qubesd restarted: a new manager and network on the same storage, nothing restarted.
         var manager = new SandboxManager(_t.Storage, _t.Cgroups);
         _backend = NewBackend(manager);
-        var adopted = await _backend.AdoptAsync(CancellationToken.None);
-        Assert.Equal(new[] { "sys-net", "sys-firewall", "work" }.Select(_t.Name).Order(), adopted.Order());
-        Assert.True(await ConnectsAsync(work, Internet10, 80)); // the kernel kept links and chains
-        Assert.Equal(firewall.Name, _backend.Network.LinkedNetVmOf(work.Name));
-        await _backend.ApplyFirewallAsync(firewall.Name, Rules(work, "action=accept dst4=192.168.201.20"), CancellationToken.None);
-        await ExpectAsync((work, Internet10, 80, false), (work, Internet20, 80, true));
-        foreach (var name in manager.RunningNames)
-            await _backend.KillAsync(name, CancellationToken.None);
+        try
+        {
+            var adopted = await _backend.AdoptAsync(CancellationToken.None);
+            Assert.Equal(new[] { "sys-net", "sys-firewall", "work" }.Select(_t.Name).Order(), adopted.Order());
+            Assert.True(await ConnectsAsync(work, Internet10, 80)); // the kernel kept links and chains
+            Assert.Equal(firewall.Name, _backend.Network.LinkedNetVmOf(work.Name));
+            await _backend.ApplyFirewallAsync(firewall.Name, Rules(work, "action=accept dst4=192.168.201.20"), CancellationToken.None);
+            await ExpectAsync((work, Internet10, 80, false), (work, Internet20, 80, true));
+        }
+        finally
+        {
+            // The fixture's manager let them go: this one ends them, whatever the test found.
+            foreach (var name in manager.RunningNames)
+                await _backend.KillAsync(name, CancellationToken.None);
+        }
         Assert.DoesNotContain(await new LinuxNetwork().ListNamespacesAsync(), _naming.Owns);
     }
 }
