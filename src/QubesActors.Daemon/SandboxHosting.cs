@@ -43,7 +43,7 @@ public static class SandboxHosting
         var config = settings.Config;
         var storage = config.GetString("qubesd.sandbox.storage", "") is { Length: > 0 } s ? Path.GetFullPath(s) : Path.Combine(settings.StateDir, "sandbox");
         Directory.CreateDirectory(storage);
-        var manager = new SandboxManager(storage, CgroupLayout.Detect(), config.GetTimeSpan("qubesd.sandbox.ready-timeout", TimeSpan.FromSeconds(30)));
+        var manager = new SandboxManager(storage, CgroupLayout.Detect(parent: config.GetString("qubesd.sandbox.cgroup-parent", "qubes-actors")), config.GetTimeSpan("qubesd.sandbox.ready-timeout", TimeSpan.FromSeconds(30)));
         var naming = new NetworkNaming(config.GetString("qubesd.sandbox.network-prefix", NetworkNaming.DefaultPrefix));
         var network = new SandboxNetwork(new LinuxNetwork(), naming, storage, Uplink(config));
         var backend = new SandboxBackend(manager, network, Templates(config), settings.SimulatedBackendOptions().Devices);
