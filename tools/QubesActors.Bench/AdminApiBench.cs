@@ -203,7 +203,8 @@ public sealed class DaemonProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<DaemonProcess> StartAsync(string stateDir, IReadOnlyList<string> environment)
+    /// <param name="arguments">More qubesd arguments; the default is the simulated backend (the daemon's own default as root is the sandbox one).</param>
+    public static async Task<DaemonProcess> StartAsync(string stateDir, IReadOnlyList<string> environment, IReadOnlyList<string>? arguments = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "qubesd.dll");
         if (!File.Exists(dll))
@@ -217,7 +218,7 @@ public sealed class DaemonProcess : IAsyncDisposable
             WorkingDirectory = AppContext.BaseDirectory,
         };
         var socket = Path.Combine(stateDir, "qubesd.sock");
-        foreach (var a in new[] { dll, "--state-dir", stateDir, "--socket", socket, "--set", "akka.loglevel=WARNING" })
+        foreach (var a in new[] { dll, "--state-dir", stateDir, "--socket", socket, "--set", "akka.loglevel=WARNING" }.Concat(arguments ?? ["--backend", "simulated"]))
             info.ArgumentList.Add(a);
         foreach (var variable in DaemonSettingsVariables)
             info.Environment.Remove(variable);

@@ -74,6 +74,13 @@ var sbRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 20 };
 var sandbox = new Command("sandbox", "the sandbox layer as root: start until ready, shutdown, freeze, thaw of AppVM and DispVM sandboxes (busybox template, no network)") { sbRuns };
 sandbox.SetAction((p, _) => OperatingSystem.IsLinux() ? SandboxBench.RunAsync(p.GetValue(sbRuns), commandLine) : Task.FromResult(2));
 
+// sandbox-net
+var snRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 20 };
+var snClients = new Option<int>("--clients") { Description = "qubes linked to sys-firewall for the firewall-change figure (0 = skip)", DefaultValueFactory = _ => 1000 };
+var snIdle = new Option<int>("--idle") { Description = "idle sandboxes for the memory figure (0 = skip)", DefaultValueFactory = _ => 200 };
+var sandboxNet = new Command("sandbox-net", "as root: admin.vm.Start of a networked AppVM through qubesd on the sandbox backend, a firewall change with 1,000 qubes' rules loaded, memory of 200 idle sandboxes") { snRuns, snClients, snIdle };
+sandboxNet.SetAction((p, _) => OperatingSystem.IsLinux() ? SandboxNetBench.RunAsync(p.GetValue(snRuns), p.GetValue(snClients), p.GetValue(snIdle), commandLine) : Task.FromResult(2));
+
 // all
 var all = new Command("all", "lifecycle, recovery, memory, adminapi and audit with their defaults (SQLite)");
 all.SetAction(async (_, _) =>
@@ -138,5 +145,5 @@ profileList.Options.Add(plQubes);
 profileList.Options.Add(plIterations);
 profileList.SetAction((p, _) => ListProfile.RunAsync(p.GetValue(plQubes), p.GetValue(plIterations)));
 
-var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, policy, audit, sandbox, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
+var root = new RootCommand("QubesActors benchmarks: the real qubesd host on the zero-latency simulated backend") { lifecycle, recovery, memory, adminapi, policy, audit, sandbox, sandboxNet, all, recoverOnce, loadOnce, profileLoad, generate, drive, profileList };
 return await root.Parse(args).InvokeAsync();

@@ -82,6 +82,13 @@ public sealed class PolicyActor : ReceiveActor, IWithTimers
             Sender.Tell(Status());
         });
         Receive<GetPolicyStatus>(_ => Sender.Tell(Status()));
+        Receive<RecordDom0Call>(m => _decisions.Tell(new PolicyDecisionRecorded(
+            m.Request.Service, m.Request.Argument, m.Request.Source, m.Request.RequestedTarget, m.Request.RequestedTarget, m.Target,
+            "allow", "Allow", Dom0CallReason, null, null, m.Caller, "")
+        {
+            Time = DateTimeOffset.UtcNow,
+            Cause = new EventCause(EventCause.PolicyKind, m.Caller, $"{m.Request.Service}{m.Request.Argument}"),
+        }));
         Receive<ListPolicyFiles>(m => Reply(() => PolicyFiles.List(_dirs, m.Kind)));
         Receive<GetPolicyFile>(m => Reply(() => PolicyFiles.Get(_dirs, m.Kind, m.Name)));
         Receive<ChangePolicyFile>(m => Reply(() =>
@@ -154,6 +161,8 @@ public sealed class PolicyActor : ReceiveActor, IWithTimers
                 _policyLog.Info("{0}", line.Text);
         _decisions.Tell(Record(m, outcome));
     }
+
+    public const string Dom0CallReason = "call from dom0, which the qrexec policy does not restrict";
 
     private static PolicyDecisionRecorded Record(EvaluatePolicy m, PolicyOutcome outcome)
     {

@@ -21,6 +21,12 @@ public static class PolicyProtocol
     /// </summary>
     public sealed record DryRunPolicy(PolicyRequest Request, string? AskAnswer);
 
+    /// <summary>
+    /// A qrexec call made from dom0 (<c>qvm run</c>, <c>qvm copy-to-vm</c>): dom0 is not subject to the policy, as in
+    /// Qubes, but the call is journaled with the decisions (result allow, reason saying why). Not answered.
+    /// </summary>
+    public sealed record RecordDom0Call(PolicyRequest Request, string Target, string Caller);
+
     /// <summary>Answered with <see cref="PolicyStatus"/>.</summary>
     public sealed record GetPolicyStatus;
 

@@ -67,7 +67,8 @@ public sealed class SandboxNetwork(
         var domain = qube.Domain(null);
         var ns = naming.NamespaceOf(domain);
         await shell.DeleteNamespaceAsync(ns, ct).ConfigureAwait(false);
-        await shell.CreateNamespaceAsync(ns, ct).ConfigureAwait(false);
+        // A client's lo comes up in its link's batch.
+        await shell.CreateNamespaceAsync(ns, ct, loopbackLater: qube.NetVm is not null).ConfigureAwait(false);
         try
         {
             lock (_qubes)

@@ -1,0 +1,184 @@
+using Akka.Actor;
+using Microsoft.Extensions.Logging;
+using QubesActors.Core.Model;
+using QubesActors.Runtime.Actors;
+
+namespace QubesActors.Daemon.Qrexec;
+
+/// <summary>
+/// Preloaded disposables, as Qubes 4.3: a disposable template with the feature <c>preload-dispvm-max=N</c> keeps N
+/// disposables created, started and paused (frozen: no CPU, their memory kept); a <c>@dispvm</c> call takes one
+/// (unpaused, no start on its path) and a replacement is made in the background. The preloaded ones are listed in
+/// the template's feature <c>preload-dispvm</c> (space-separated names), so a restarted qubesd knows them again.
+/// </summary>
+public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger log) : IAsyncDisposable
+{
+    public const string MaxFeature = "preload-dispvm-max";
+    public const string ListFeature = "preload-dispvm";
+    private static readonly Caller Preloader = new(CollectionState.AdminName, Method: "preload-dispvm");
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _loop = Task.CompletedTask;
+
+    /// <summary>How often the pool checks its templates without being woken (a feature changed by hand, a preloaded one gone).</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
+
+    public void Start() => _loop = Task.Run(LoopAsync);
+
+    /// <summary>Refill now (after a take, a feature change).</summary>
+    public void Wake() => _wake.Release();
+
+    /// <summary>
+    /// A preloaded disposable of <paramref name="template"/>, running, taken off the list; null when none is ready
+    /// (the caller then creates one as without a pool).
+    /// </summary>
+    public async Task<string?> TakeAsync(string template, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var state = await SnapshotAsync(ct).ConfigureAwait(false);
+            if (state.Find(template) is not { } tpl)
+                return null;
+            var listed = Listed(tpl);
+            var ready = listed.FirstOrDefault(n => state.Find(n) is { Class: QubeClass.DispVM, Power: PowerState.Paused });
+            if (ready is null)
+                return null;
+            // Off the list first: a qubesd killed after this line leaves a running disposable nobody hands out again,
+            // never one handed out twice.
+            await SetListAsync(template, listed.Where(n => n != ready), ct).ConfigureAwait(false);
+            var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader), ct).ConfigureAwait(false);
+            if (unpaused is QubesProtocol.Refused refused)
+            {
+                log.LogWarning("preloaded disposable {Name} cannot be unpaused: {Error}", ready, refused.Error.Message);
+                _ = SendAsync(new QubesProtocol.KillQube(ready, Preloader), CancellationToken.None);
+                return null;
+            }
+            return ready;
+        }
+        finally
+        {
+            _gate.Release();
+            Wake();
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await RefillAsync(_stopping.Token).ConfigureAwait(false);
+                await _wake.WaitAsync(Interval, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or InvalidOperationException)
+            {
+                log.LogWarning("preloading disposables: {Error}", e.Message);
+                await Task.Delay(Interval, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>For each disposable template: the listed ones that are gone are dropped, extra ones killed, missing ones made.</summary>
+    private async Task RefillAsync(CancellationToken ct)
+    {
+        var state = await SnapshotAsync(ct).ConfigureAwait(false);
+        foreach (var tpl in state.Qubes.Values.Where(q => q.Features.ContainsKey(MaxFeature) || q.Features.ContainsKey(ListFeature)).ToList())
+        {
+            var max = int.TryParse(tpl.Features.GetValueOrDefault(MaxFeature), out var m) && m > 0 && state.EffectiveBool(tpl, "template_for_dispvms") ? m : 0;
+            await _gate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                state = await SnapshotAsync(ct).ConfigureAwait(false);
+                if (state.Find(tpl.Name) is not { } current)
+                    continue;
+                var alive = Listed(current).Where(n => state.Find(n) is { Class: QubeClass.DispVM, Power: PowerState.Paused }).ToList();
+                foreach (var extra in alive.Skip(max).ToList())
+                {
+                    alive.Remove(extra);
+                    await SendAsync(new QubesProtocol.KillQube(extra, Preloader), ct).ConfigureAwait(false);
+                }
+                if (!alive.SequenceEqual(Listed(current)))
+                    await SetListAsync(tpl.Name, alive, ct).ConfigureAwait(false);
+                if (alive.Count >= max)
+                    continue;
+            }
+            finally
+            {
+                _gate.Release();
+            }
+            // Made outside the gate: a take must not wait for a start.
+            var name = await PreloadOneAsync(tpl.Name, ct).ConfigureAwait(false);
+            if (name is null)
+                continue;
+            await _gate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                state = await SnapshotAsync(ct).ConfigureAwait(false);
+                if (state.Find(tpl.Name) is { } now)
+                    await SetListAsync(tpl.Name, Listed(now).Append(name), ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+            Wake(); // more may be missing
+        }
+    }
+
+    private async Task<string?> PreloadOneAsync(string template, CancellationToken ct)
+    {
+        var created = await SendAsync(new QubesProtocol.CreateDisposable(template, Preloader), ct).ConfigureAwait(false);
+        if (created is not QubesProtocol.Done { Output: var name })
+        {
+            log.LogWarning("cannot preload a disposable of {Template}: {Error}", template, ((QubesProtocol.Refused)created).Error.Message);
+            return null;
+        }
+        foreach (var step in new QubesProtocol.IQubesCommand[] { new QubesProtocol.StartQube(name, Preloader), new QubesProtocol.PauseQube(name, Preloader) })
+        {
+            if (await SendAsync(step, ct).ConfigureAwait(false) is QubesProtocol.Refused refused)
+            {
+                log.LogWarning("cannot preload disposable {Name}: {Error}", name, refused.Error.Message);
+                await SendAsync(new QubesProtocol.KillQube(name, Preloader), ct).ConfigureAwait(false);
+                return null;
+            }
+        }
+        return name;
+    }
+
+    private static List<string> Listed(QubeState template) =>
+        [.. (template.Features.GetValueOrDefault(ListFeature) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+
+    private Task SetListAsync(string template, IEnumerable<string> names, CancellationToken ct)
+    {
+        var value = string.Join(' ', names);
+        return SendAsync(value.Length == 0
+            ? new QubesProtocol.RemoveFeature(template, ListFeature, Preloader)
+            : new QubesProtocol.SetFeature(template, ListFeature, value, Preloader), ct);
+    }
+
+    private async Task<CollectionState> SnapshotAsync(CancellationToken ct) =>
+        (await qubes.Ask<QubesProtocol.CollectionSnapshot>(new QubesProtocol.GetCollection(), timeout, ct).ConfigureAwait(false)).State;
+
+    private Task<QubesProtocol.CommandResult> SendAsync(QubesProtocol.IQubesCommand command, CancellationToken ct) =>
+        qubes.Ask<QubesProtocol.CommandResult>(command, timeout, ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using QubesActors.AdminApi.Client;
+using QubesActors.Core.Firewall;
+using QubesActors.Core.Model;
+using QubesActors.Sandbox;
+using QubesActors.Sandbox.Cgroups;
+using QubesActors.Sandbox.Network;
+using QubesActors.Sandbox.Storage;
+
+namespace QubesActors.Bench;
+
+/// <summary>
+/// The issue 6 figures of the sandbox backend, as root: <c>admin.vm.Start</c> of a networked AppVM until Running
+/// through a real qubesd on the sandbox backend; one qube's firewall change with 1,000 linked qubes' rules loaded in
+/// sys-firewall; the resident memory each idle sandbox adds.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public static class SandboxNetBench
+{
+    public static async Task<int> RunAsync(int runs, int clients, int idle, string commandLine)
+    {
+        if (!SandboxManager.IsRoot)
+        {
+            Console.Error.WriteLine("sandbox-net bench: needs root (mounts, cgroups, namespaces)");
+            return 2;
+        }
+        Console.WriteLine($"# command: {commandLine}");
+        await AdminApiStartAsync(runs);
+        if (clients > 0)
+            await FirewallChangeAsync(clients, runs);
+        if (idle > 0)
+            await IdleMemoryAsync(idle);
+        return 0;
+    }
+
+    /// <summary>qubesd with the default layout on the sandbox backend (busybox template); work started and killed <paramref name="runs"/> times.</summary>
+    private static async Task AdminApiStartAsync(int runs)
+    {
+        var stateDir = Path.Combine(Path.GetTempPath(), $"qubes-bench-sbapi-{Environment.ProcessId}");
+        Directory.CreateDirectory(stateDir);
+        var start = new List<double>();
+        var startIdle = new List<double>();
+        try
+        {
+            await using var daemon = await DaemonProcess.StartAsync(stateDir, [],
+            [
+                "--backend", "sandbox", "--set", "qubesd.sandbox.template-source=busybox",
+                "--set", "qubesd.sandbox.cgroup-parent=qubes-actors-bench", "--set", "qubesd.sandbox.network-prefix=qb-",
+            ]);
+            var client = new AdminClient(Path.Combine(stateDir, "qubesd.sock"));
+            await daemon.WaitForRunningAsync(client, "sys-firewall");
+            // Warm-up: JIT on both sides, the template's pages in the cache.
+            for (var i = 0; i < 3; i++)
+                await CycleAsync(client, null);
+            for (var i = 0; i < runs; i++)
+                await CycleAsync(client, start);
+            for (var i = 0; i < runs; i++)
+            {
+                await Task.Delay(500);
+                await CycleAsync(client, startIdle);
+            }
+            foreach (var qube in new[] { "sys-usb", "sys-firewall", "sys-net" })
+                await client.CallAsync("admin.vm.Kill", qube);
+        }
+        finally
+        {
+            Directory.Delete(stateDir, recursive: true);
+        }
+        Report.Table($"admin.vm.Start of a networked AppVM (work, netvm sys-firewall) until Running, qubesd on the sandbox backend, ms, {runs} runs",
+            ["when", "p50", "p90", "max"],
+            [["back-to-back", P(start, 50), P(start, 90), P(start, 100)], ["after 500 ms idle", P(startIdle, 50), P(startIdle, 90), P(startIdle, 100)]]);
+    }
+
+    private static async Task CycleAsync(AdminClient client, List<double>? samples)
+    {
+        var clock = Stopwatch.StartNew();
+        var started = await client.CallAsync("admin.vm.Start", "work");
+        var elapsed = clock.Elapsed.TotalMilliseconds;
+        if (!started.IsOk)
+            throw new InvalidOperationException($"admin.vm.Start work: {started}");
+        samples?.Add(elapsed);
+        var killed = await client.CallAsync("admin.vm.Kill", "work");
+        if (!killed.IsOk)
+            throw new InvalidOperationException($"admin.vm.Kill work: {killed}");
+    }
+
+    /// <summary>
+    /// sys-net and sys-firewall namespaces, <paramref name="clients"/> qubes linked to sys-firewall each with 5 rules
+    /// (what the network layer does for a running qube, without its sandbox), then one qube's rules changed.
+    /// </summary>
+    private static async Task FirewallChangeAsync(int clients, int runs)
+    {
+        var naming = new NetworkNaming("qf-");
+        var shell = new LinuxNetwork();
+        var state = Path.Combine(Path.GetTempPath(), $"qubes-bench-fw-{Environment.ProcessId}");
+        var network = new SandboxNetwork(shell, naming, state);
+        var load = Stopwatch.StartNew();
+        var changes = new List<double>();
+        try
+        {
+            await network.PrepareAsync(new SandboxNetworkSpec("sys-net", 2, null, null, true), CancellationToken.None);
+            await network.PrepareAsync(new SandboxNetworkSpec("sys-firewall", 3, null, "sys-net", true), CancellationToken.None);
+            for (var i = 0; i < clients; i++)
+            {
+                var qid = 10 + i;
+                var name = $"app-{i:0000}";
+                await network.PrepareAsync(new SandboxNetworkSpec(name, qid, null, "sys-firewall", false), CancellationToken.None);
+                await network.ApplyFirewallAsync("sys-firewall", name, Addressing.VmIdToIpv4("10.137", qid), RulesFor(i), CancellationToken.None);
+            }
+            Console.Error.WriteLine($"  {clients} qubes linked with their chains in {load.Elapsed.TotalSeconds:0.0} s");
+            var target = $"app-{clients / 2:0000}";
+            var ip = Addressing.VmIdToIpv4("10.137", 10 + clients / 2);
+            for (var i = 0; i < runs + 3; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                await network.ApplyFirewallAsync("sys-firewall", target, ip, RulesFor(clients + i), CancellationToken.None);
+                if (i >= 3)
+                    changes.Add(clock.Elapsed.TotalMilliseconds);
+            }
+        }
+        finally
+        {
+            await shell.CleanUpStaleAsync(naming, new HashSet<string>());
+            if (Directory.Exists(state))
+                Directory.Delete(state, recursive: true);
+        }
+        Report.Table($"one qube's firewall change applied (rules compiled, one nft transaction in sys-firewall), {clients} qubes' chains loaded, ms, {runs} runs",
+            ["p50", "p90", "max"], [[P(changes, 50), P(changes, 90), P(changes, 100)]]);
+    }
+
+    private static FirewallRules RulesFor(int i) => FirewallRuleSet.ParseRules(
+        $"action=accept dst4=192.0.2.{i % 250 + 1} proto=tcp dstports=443\n" +
+        $"action=accept dst4=198.51.100.0/24 proto=tcp dstports={1000 + i % 5000}-{1010 + i % 5000}\n" +
+        "action=accept specialtarget=dns\n" +
+        "action=accept proto=icmp icmptype=8\n" +
+        "action=drop\n");
+
+    /// <summary>
+    /// <paramref name="count"/> idle AppVM sandboxes (busybox template, no netvm): memory the machine lost per sandbox
+    /// (MemAvailable before and after), the resident set of each one's processes (Pss, shared pages counted once),
+    /// and what its cgroup is charged.
+    /// </summary>
+    private static async Task IdleMemoryAsync(int count)
+    {
+        var storage = Path.Combine(Path.GetTempPath(), "qubes-bench-idle-" + Environment.ProcessId);
+        BusyboxTemplate.Build(SandboxVolumes.TemplateRoot(storage, "tpl"));
+        var cgroups = CgroupLayout.Detect(parent: "qubes-actors-bench");
+        var manager = new SandboxManager(storage, cgroups);
+        var clock = Stopwatch.StartNew();
+        double availableBefore, availableAfter, pss = 0, charged = 0;
+        try
+        {
+            // One warm-up sandbox so the template's pages are already cached before the "before" reading.
+            await manager.StartAsync(new SandboxSpec("idle-warm", QubeClass.AppVM, "tpl", 64), CancellationToken.None);
+            await manager.KillAsync("idle-warm", CancellationToken.None);
+            await Task.Delay(1000);
+            availableBefore = MemAvailableKiB();
+            for (var i = 0; i < count; i++)
+                await manager.StartAsync(new SandboxSpec($"idle-{i:000}", QubeClass.AppVM, "tpl", 64), CancellationToken.None);
+            var started = clock.Elapsed.TotalSeconds;
+            await Task.Delay(2000);
+            availableAfter = MemAvailableKiB();
+            foreach (var name in manager.RunningNames)
+            {
+                foreach (var pid in File.ReadAllLines(cgroups.PidsFile(name)).Select(int.Parse))
+                    pss += PssKiB(pid);
+                charged += cgroups.Version == CgroupVersion.V1
+                    ? long.Parse(File.ReadAllText(Path.Combine(cgroups.Root, "memory", cgroups.Parent, name, "memory.usage_in_bytes")).Trim(), CultureInfo.InvariantCulture) / 1024.0
+                    : long.Parse(File.ReadAllText(Path.Combine(cgroups.Root, cgroups.Parent, name, "memory.current")).Trim(), CultureInfo.InvariantCulture) / 1024.0;
+            }
+            Console.Error.WriteLine($"  {count} sandboxes started in {started:0.0} s");
+        }
+        finally
+        {
+            foreach (var name in manager.RunningNames)
+                await manager.KillAsync(name, CancellationToken.None);
+            Directory.Delete(storage, recursive: true);
+        }
+        Report.Table($"{count} idle sandboxes (AppVM, busybox template, no netvm): memory each adds, KiB",
+            ["MemAvailable drop / sandbox", "Pss of its processes", "cgroup charge"],
+            [[F((availableBefore - availableAfter) / count), F(pss / count), F(charged / count)]]);
+    }
+
+    private static double MemAvailableKiB() =>
+        double.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+
+    private static double PssKiB(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/smaps_rollup").FirstOrDefault(l => l.StartsWith("Pss:", StringComparison.Ordinal));
+            return line is null ? 0 : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private static string F(double v) => v.ToString("0", CultureInfo.InvariantCulture);
+
+    private static string P(List<double> values, int percentile)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)].ToString("0.0", CultureInfo.InvariantCulture);
+    }
+}
