@@ -74,13 +74,13 @@ public static partial class BlockRules
     /// </summary>
     public static bool IsValidPort(string untrustedPort) => PortPattern().IsMatch(untrustedPort);
 
-    [GeneratedRegex("^[a-z][a-z0-9_-]{0,31}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^[a-z][a-z0-9_-]{0,31}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex PortPattern();
 
     /// <summary>dom0's loop devices: <c>loop0</c>, <c>loop12</c>.</summary>
     public static bool IsLoopName(string name) => LoopPattern().IsMatch(name);
 
-    [GeneratedRegex("^loop[0-9]{1,6}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^loop[0-9]{1,6}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex LoopPattern();
 
     /// <summary>Qubes' booleans: 1 yes true on / 0 no false off, any case.</summary>
