@@ -14,10 +14,11 @@ need() {
 need postgresql compgen -G '/usr/lib/postgresql/*/bin/initdb'
 need chromium test -x /usr/bin/chromium
 # The sandbox backend (issue 6): bubblewrap launches the sandboxes, busybox-static is the tests' tiny template,
-# nftables enforces the firewall domain's rules.
+# nftables enforces the firewall domain's rules, debootstrap builds the default template.
 need bubblewrap test -x /usr/bin/bwrap
 need busybox-static test -x /bin/busybox
 need nftables test -x /usr/sbin/nft
+need debootstrap test -x /usr/sbin/debootstrap
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "install.sh: installing ${missing[*]}"
