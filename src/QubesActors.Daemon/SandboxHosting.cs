@@ -48,6 +48,7 @@ public static class SandboxHosting
         var network = new SandboxNetwork(new LinuxNetwork(), naming, storage, Uplink(config));
         var backend = new SandboxBackend(manager, network, Templates(config), settings.SimulatedBackendOptions().Devices);
         await backend.AdoptAsync(ct).ConfigureAwait(false);
+        backend.StartDevicePolling(config.GetTimeSpan("qubesd.sandbox.device-poll-interval", TimeSpan.FromSeconds(1)));
         return backend;
     }
 
@@ -75,7 +76,12 @@ public static class SandboxHosting
     public static TemplateProvisioner Templates(Config config) => config.GetString("qubesd.sandbox.template-source", "debootstrap") switch
     {
         "busybox" => TemplateProvisioner.Busybox(),
-        "debootstrap" => TemplateProvisioner.Busybox(), // replaced when the debootstrap builder lands
+        "debootstrap" => new TemplateProvisioner(async (root, ct) =>
+        {
+            var mirror = config.GetString("qubesd.sandbox.debootstrap-mirror", "");
+            await DebootstrapTemplate.EnsureAsync(root, config.GetString("qubesd.sandbox.debootstrap-suite", "bookworm"),
+                mirror.Length == 0 ? null : mirror, hostname: Path.GetFileName(Path.GetDirectoryName(root)), ct: ct).ConfigureAwait(false);
+        }),
         var other => throw new ConfigurationException($"qubesd.sandbox.template-source must be debootstrap or busybox, not '{other}'"),
     };
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using QubesActors.Core.Firewall;
 using QubesActors.Core.Model;
 using QubesActors.Runtime.Backend;
+using QubesActors.Sandbox.Devices;
 using QubesActors.Sandbox.Network;
 using QubesActors.Sandbox.Storage;
 
@@ -10,7 +11,8 @@ namespace QubesActors.Sandbox;
 /// <summary>
 /// <see cref="IDomainBackend"/> on real sandboxes (<see cref="SandboxManager"/>) wired into the Qubes network
 /// (<see cref="SandboxNetwork"/>): every qube starts in a namespace of its own, joined to its netvm's when it has one;
-/// a netvm enforces each client's rules in its own namespace. Devices are not wired yet and fail closed.
+/// a netvm enforces each client's rules in its own namespace. Block devices are real (<see cref="BlockDevices"/>:
+/// loop devices, nodes in the frontend's /dev); the other classes, without hardware here, stay simulated.
 /// </summary>
 public sealed class SandboxBackend : IDomainBackend, IDisposable
 {
@@ -24,12 +26,16 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
     // Device classes without hardware here (pci, usb, mic...): listed while their backend runs, attached on record only.
     private readonly IReadOnlyDictionary<string, ImmutableArray<BackendDevice>> _simulatedDevices;
 
+    private readonly BlockDevices _blocks;
+
     /// <param name="templates">Builds a template root missing at a qube's start; null = a missing root fails the start.</param>
     /// <param name="simulatedDevices">Devices of the classes that stay simulated, by backend domain (qubesd.simulated.devices).</param>
     public SandboxBackend(SandboxManager manager, SandboxNetwork network, TemplateProvisioner? templates = null,
         IReadOnlyDictionary<string, ImmutableArray<BackendDevice>>? simulatedDevices = null)
     {
         _simulatedDevices = simulatedDevices ?? ImmutableDictionary<string, ImmutableArray<BackendDevice>>.Empty;
+        _blocks = new BlockDevices(name => Path.Combine(manager.Storage, "qubes", name, "run"));
+        _blocks.Changed += Publish;
         _manager = manager;
         _network = network;
         _templates = templates;
@@ -42,6 +48,19 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
 
     public SandboxNetwork Network => _network;
 
+    public BlockDevices Blocks => _blocks;
+
+    /// <summary>
+    /// Looks for block devices that appeared or vanished (dom0's loop devices, images running qubes expose) every
+    /// <paramref name="interval"/> until cancelled; changes reach the subscribers as device events.
+    /// </summary>
+    public Task PollDevicesAsync(TimeSpan interval, CancellationToken ct) => _blocks.RunPollingAsync(interval, ct);
+
+    private readonly CancellationTokenSource _polling = new();
+
+    /// <summary><see cref="PollDevicesAsync"/> in the background until this backend is disposed.</summary>
+    public void StartDevicePolling(TimeSpan interval) => _ = PollDevicesAsync(interval, _polling.Token);
+
     /// <summary>
     /// After a daemon restart (or a SIGKILL of it): takes over the sandboxes still running and their network, cleans
     /// what dead ones left. Returns the adopted names; none is restarted.
@@ -49,6 +68,8 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
     public async Task<IReadOnlyList<string>> AdoptAsync(CancellationToken ct)
     {
         var adopted = await _manager.AdoptAsync(ct).ConfigureAwait(false);
+        foreach (var name in adopted)
+            _blocks.Watch(name);
         await Guard(() => _network.AdoptAsync(_manager.RunningNames, ct)).ConfigureAwait(false);
         return adopted;
     }
@@ -74,6 +95,8 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
         {
             await Guard(() => _manager.StartAsync(new SandboxSpec(spec.Name, spec.Class, template,
                 Math.Max(spec.MemoryMiB, spec.MaxMemMiB), NetNamespace: ns, Uuid: spec.Uuid), ct)).ConfigureAwait(false);
+            // Any qube may expose block devices (images in its /run/qubes/block), as any Qubes VM may be a block backend.
+            _blocks.Watch(spec.Name);
         }
         catch
         {
@@ -86,13 +109,21 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
     public async Task ShutdownAsync(string name, CancellationToken ct)
     {
         await Guard(() => _manager.ShutdownAsync(name, Timeout.InfiniteTimeSpan, ct)).ConfigureAwait(false);
-        await _network.ReleaseAsync(name, CancellationToken.None).ConfigureAwait(false);
+        await ReleaseAsync(name).ConfigureAwait(false);
     }
 
     public async Task KillAsync(string name, CancellationToken ct)
     {
         await Guard(() => _manager.KillAsync(name, ct)).ConfigureAwait(false);
+        await ReleaseAsync(name).ConfigureAwait(false);
+    }
+
+    /// <summary>What a stopped sandbox held outside itself: its network, its attached devices, the devices it exposed.</summary>
+    private async Task ReleaseAsync(string name)
+    {
         await _network.ReleaseAsync(name, CancellationToken.None).ConfigureAwait(false);
+        await _blocks.ForgetFrontendAsync(name).ConfigureAwait(false);
+        await _blocks.BackendStoppedAsync(name).ConfigureAwait(false);
     }
 
     public Task PauseAsync(string name, CancellationToken ct) => Run(() => _manager.Pause(name));
@@ -137,30 +168,50 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
 
     public Task RemoveFirewallAsync(string netvm, string client, CancellationToken ct) => Guard(() => _network.RemoveFirewallAsync(netvm, client, ct));
 
-    public Task AttachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct)
+    public async Task AttachDeviceAsync(string frontend, BackendDevice device, IReadOnlyDictionary<string, string> options, CancellationToken ct)
     {
-        if (device.DeviceClass == "block")
-            return NotYet("block devices");
         if (!IsUp(device.Backend))
-            return Task.FromException(new BackendException($"backend {device.Backend} is not running"));
+            throw new BackendException($"backend {device.Backend} is not running");
         if (!_manager.RunningNames.Contains(frontend))
-            return Task.FromException(new BackendException($"{frontend} is not running"));
-        return Task.CompletedTask; // simulated classes: the attachment is the actors' record
+            throw new BackendException($"{frontend} is not running");
+        if (device.DeviceClass != "block")
+            return; // simulated classes: the attachment is the actors' record
+        try
+        {
+            await _blocks.AttachAsync(frontend, _manager.InitPidOf(frontend), device, BlockAttachOptions.Parse(options), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is BlockDeviceException or SandboxException or IOException)
+        {
+            throw new BackendException(e.Message);
+        }
     }
 
-    public Task DetachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct) => Task.CompletedTask;
+    public async Task DetachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct)
+    {
+        if (device.DeviceClass != "block")
+            return;
+        try
+        {
+            await _blocks.DetachAsync(frontend, device, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is BlockDeviceException or IOException)
+        {
+            throw new BackendException(e.Message);
+        }
+    }
 
     public Task<IReadOnlyList<RunningDomain>> ListDomainsAsync(CancellationToken ct) =>
         Task.FromResult<IReadOnlyList<RunningDomain>>([.. _manager.RunningNames.Select(name =>
             new RunningDomain(_manager.SpecOf(name)?.Uuid ?? Guid.Empty, name, IsPaused(name) ? PowerState.Paused : PowerState.Running))]);
 
-    public Task<IReadOnlyList<BackendDevice>> ListDevicesAsync(string backendDomain, CancellationToken ct)
+    public async Task<IReadOnlyList<BackendDevice>> ListDevicesAsync(string backendDomain, CancellationToken ct)
     {
         if (!IsUp(backendDomain))
-            return Task.FromException<IReadOnlyList<BackendDevice>>(new BackendException($"backend {backendDomain} is not running"));
-        return Task.FromResult<IReadOnlyList<BackendDevice>>(_simulatedDevices.TryGetValue(backendDomain, out var devices)
+            throw new BackendException($"backend {backendDomain} is not running");
+        IReadOnlyList<BackendDevice> simulated = _simulatedDevices.TryGetValue(backendDomain, out var devices)
             ? [.. devices.Where(d => d.DeviceClass != "block")]
-            : []);
+            : [];
+        return [.. simulated, .. await _blocks.ListAsync(backendDomain, ct).ConfigureAwait(false)];
     }
 
     private bool IsUp(string domain) => domain == "dom0" || _manager.RunningNames.Contains(domain);
@@ -192,14 +243,17 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
     {
         if (exited.Requested)
             return;
-        _network.ReleaseAsync(exited.Name, CancellationToken.None).ContinueWith(_ =>
-        {
-            Action<BackendEvent>[] subscribers;
-            lock (_gate)
-                subscribers = [.. _subscribers];
-            foreach (var s in subscribers)
-                s(new BackendEvent.DomainDied(exited.Name, Crashed: true, exited.Reason));
-        }, TaskScheduler.Default);
+        ReleaseAsync(exited.Name).ContinueWith(_ => Publish(new BackendEvent.DomainDied(exited.Name, Crashed: true, exited.Reason)),
+            TaskScheduler.Default);
+    }
+
+    private void Publish(BackendEvent e)
+    {
+        Action<BackendEvent>[] subscribers;
+        lock (_gate)
+            subscribers = [.. _subscribers];
+        foreach (var subscriber in subscribers)
+            subscriber(e);
     }
 
     /// <summary>Machine-side failures reach the actors as <see cref="BackendException"/>s with the machine's message.</summary>
@@ -234,9 +288,12 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
         }
     }
 
-    private static Task NotYet(string what) => Task.FromException(new BackendException($"the sandbox backend does not support {what} yet"));
 
-    public void Dispose() => _manager.SandboxStopped -= OnStopped;
+    public void Dispose()
+    {
+        _polling.Cancel();
+        _manager.SandboxStopped -= OnStopped;
+    }
 
     private sealed class Unsubscriber(Action dispose) : IDisposable
     {

@@ -783,7 +783,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             return;
         }
         Publish($"device-pre-attach:{a.Device.DeviceClass}", ("device", a.Device.Address));
-        RunBackend(ct => _backend.AttachDeviceAsync(Name, a.Device, ct), error =>
+        RunBackend(ct => _backend.AttachDeviceAsync(Name, a.Device, a.Options, ct), error =>
         {
             if (error is not null)
                 End(new Refused(new QubesError($"Failed to attach {a.Device.Address}: {error.Message}")));

@@ -69,7 +69,8 @@ public interface IDomainBackend
     /// <summary>Replaces the rules the netvm enforces for one client (one chain per client).</summary>
     Task ApplyFirewallAsync(string netvm, ClientFirewall rules, CancellationToken ct);
     Task RemoveFirewallAsync(string netvm, string client, CancellationToken ct);
-    Task AttachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct);
+    /// <summary>Attaches with the assignment's options (e.g. <c>read-only</c>), which the backend validates as Qubes does.</summary>
+    Task AttachDeviceAsync(string frontend, BackendDevice device, IReadOnlyDictionary<string, string> options, CancellationToken ct);
     Task DetachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct);
     Task<IReadOnlyList<RunningDomain>> ListDomainsAsync(CancellationToken ct);
     Task<IReadOnlyList<BackendDevice>> ListDevicesAsync(string backendDomain, CancellationToken ct);

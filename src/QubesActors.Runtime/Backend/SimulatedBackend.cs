@@ -172,7 +172,7 @@ public sealed class SimulatedBackend : IDomainBackend
     /// <summary>While set, device attaches wait for it (after the backend check) before they take effect.</summary>
     public TaskCompletionSource? DeviceAttachGate { get; set; }
 
-    public async Task AttachDeviceAsync(string frontend, BackendDevice device, CancellationToken ct)
+    public async Task AttachDeviceAsync(string frontend, BackendDevice device, IReadOnlyDictionary<string, string> options, CancellationToken ct)
     {
         _calls.Enqueue($"attach-device {frontend} {device.Address}");
         await Delay(_options.OpLatency, ct);

@@ -81,4 +81,40 @@ public sealed class SandboxBackendTests : IAsyncLifetime
         await _backend.KillAsync(spec.Name, CancellationToken.None);
         Assert.DoesNotContain((await new LinuxNetwork().ListNamespacesAsync()), _naming.Owns);
     }
+
+    [Fact]
+    public async Task A_dom0_loop_device_is_announced_listed_attached_into_the_frontends_dev_and_detached()
+    {
+        var events = new ConcurrentQueue<BackendEvent>();
+        using var subscription = _backend.Subscribe(events.Enqueue);
+        await _backend.Blocks.PollAsync(CancellationToken.None); // the listing before the loop device exists
+        var file = Path.Combine("/var/tmp", "qa-be-" + Guid.NewGuid().ToString("N")[..8] + ".img");
+        File.WriteAllBytes(file, new byte[1 << 20]);
+        var losetup = Process.Start(new ProcessStartInfo("losetup", ["--find", "--show", file]) { RedirectStandardOutput = true })!;
+        var loop = (await losetup.StandardOutput.ReadToEndAsync()).Trim();
+        await losetup.WaitForExitAsync();
+        try
+        {
+            await _backend.Blocks.PollAsync(CancellationToken.None);
+            var appeared = Assert.Single(events.OfType<BackendEvent.DeviceAppeared>(), e => e.Device.Port == Path.GetFileName(loop));
+            var device = Assert.Single(await _backend.ListDevicesAsync("dom0", CancellationToken.None), d => d.Port == Path.GetFileName(loop));
+            Assert.Equal(("block", "dom0", file), (device.DeviceClass, appeared.Domain, device.Description));
+
+            var spec = Spec(_t.Name("blk"));
+            await _backend.StartAsync(spec, CancellationToken.None);
+            var node = $"/proc/{_t.Manager.InitPidOf(spec.Name)}/root/dev/xvdi";
+            await _backend.AttachDeviceAsync(spec.Name, device, new Dictionary<string, string> { ["read-only"] = "True" }, CancellationToken.None);
+            Assert.True(File.Exists(node), "the frontend has /dev/xvdi");
+            await _backend.DetachDeviceAsync(spec.Name, device, CancellationToken.None);
+            Assert.False(File.Exists(node), "detached: /dev/xvdi is gone");
+            var error = await Assert.ThrowsAsync<BackendException>(() =>
+                _backend.AttachDeviceAsync(spec.Name, device, new Dictionary<string, string> { ["no-such-option"] = "1" }, CancellationToken.None));
+            Assert.Contains("no-such-option", error.Message);
+        }
+        finally
+        {
+            Process.Start("losetup", ["-d", loop])!.WaitForExit();
+            File.Delete(file);
+        }
+    }
 }
