@@ -121,6 +121,7 @@ public sealed class QrexecService : IAsyncDisposable
         catch (QrexecProtocolException e)
         {
             await TryWriteAsync(writer, QrexecProtocol.EncodeRefused($"protocol error: {e.Message}")).ConfigureAwait(false);
+            await DrainAsync(connection, stream).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -130,6 +131,30 @@ public sealed class QrexecService : IAsyncDisposable
         {
             if (counted)
                 _open.AddOrUpdate(caller, 0, (_, n) => n - 1);
+        }
+    }
+
+    /// <summary>
+    /// Ends our side, then reads (and drops) what the caller still sent, a little and briefly: a Unix socket closed
+    /// with unread bytes resets the connection, and the caller would lose the error message.
+    /// </summary>
+    private static async Task DrainAsync(Socket connection, Stream stream)
+    {
+        try
+        {
+            connection.Shutdown(SocketShutdown.Send);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            var buffer = new byte[16384];
+            for (var total = 0; total < 1 << 20;)
+            {
+                var n = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
+                if (n == 0)
+                    break;
+                total += n;
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
         }
     }
 
