@@ -108,6 +108,8 @@ public static partial class QrexecProtocol
             throw new QrexecProtocolException($"unexpected frame type {header[0]}");
         if (untrustedLength > (uint)max)
             throw new QrexecProtocolException($"frame of type {type} too long ({untrustedLength} bytes, at most {max})");
+        if (type == QrexecFrameType.Exit && untrustedLength != 4)
+            throw new QrexecProtocolException("an exit frame carries 4 bytes");
         var payload = new byte[untrustedLength];
         if (await ReadFullyAsync(stream, payload, ct).ConfigureAwait(false) < payload.Length)
             throw new QrexecProtocolException("the stream ended inside a frame");
@@ -155,9 +157,10 @@ public static partial class QrexecProtocol
     private static bool IsTargetByte(byte b) => b is >= (byte)'a' and <= (byte)'z' or >= (byte)'A' and <= (byte)'Z' or >= (byte)'0' and <= (byte)'9'
         or (byte)'_' or (byte)'.' or (byte)'-' or (byte)'@' or (byte)':';
 
-    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+    // \z, not $: $ also matches before a final newline.
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]*\z")]
     private static partial Regex ServiceName();
 
-    [GeneratedRegex("^[A-Za-z0-9_.+-]*$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_.+-]*\z")]
     private static partial Regex ServiceArgument();
 }
