@@ -314,14 +314,19 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
     private static Socket OpenChannel(SandboxVolumes v)
     {
         var path = Path.Combine(v.Run, ChannelFile);
-        File.Delete(path);
+        // Made beside the run directory, where the qube cannot reach, and renamed into it: the run directory is the
+        // qube's to write (a running one, at adoption), and a chmod there by path could follow a symlink it put in
+        // its place. rename(2) replaces whatever is at the path without following it.
+        var staging = Path.Combine(v.QubeDir, ChannelFile + ".new");
+        File.Delete(staging);
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            socket.Bind(new UnixDomainSocketEndPoint(path));
+            socket.Bind(new UnixDomainSocketEndPoint(staging));
             // Only root connects; inside the sandbox that is the qube (uid 0, no capabilities).
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             socket.Listen(64);
+            File.Move(staging, path, overwrite: true);
             return socket;
         }
         catch (Exception e) when (e is SocketException or IOException)

@@ -93,7 +93,16 @@ public sealed class QrexecDom0AndAdoptionTests : IAsyncLifetime
         var b = await _q.Start("b");
         Assert.Equal("before\n", (await _q.Sh(a, $"echo before | qrexec-client-vm {b} test.Cat")).Out);
 
+        // While qubesd is away, A puts a symlink where its channel was (to a host path, as the host resolves it):
+        // the new channel replaces it and changes nothing through it.
+        var bait = Path.Combine(_q.T.Storage, "bait");
+        File.WriteAllText(bait, "host file\n");
+        File.SetUnixFileMode(bait, (UnixFileMode)Convert.ToInt32("644", 8));
+        await _q.Sh(a, $"rm -f /run/qubes/qrexec.sock && ln -s {bait} /run/qubes/qrexec.sock");
+
         var next = await _q.RestartDaemon();
+        Assert.Equal((UnixFileMode)Convert.ToInt32("644", 8), File.GetUnixFileMode(bait));
+        Assert.Equal("host file\n", File.ReadAllText(bait));
         Assert.Contains(a, next.RunningNames);
         var r = await QrexecFixture.Sh(_q.Service.Runner, a, $"echo after | qrexec-client-vm {b} test.Echo");
         Assert.Equal($"got after from {a} for test.Echo arg=\n", r.Out);
