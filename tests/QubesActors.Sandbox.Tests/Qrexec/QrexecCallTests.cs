@@ -114,6 +114,9 @@ public sealed class QrexecCallTests : IAsyncLifetime
         var b = await _q.Start("b");
         var r = await _q.Sh(a, $"head -c 3000000 /dev/zero | qrexec-client-vm {b} test.Cat | wc -c");
         Assert.Equal("3000000", r.Out.Trim());
+        // A closed stdin is an empty one.
+        r = await _q.Sh(a, $"qrexec-client-vm {b} test.Cat <&-; echo \"rc=$?\"");
+        Assert.Equal("rc=0\n", r.Out);
     }
 
     [Fact]

@@ -103,6 +103,10 @@ int main(int argc, char **argv)
     if (tl == 0 || sl == 0 || tl > REQUEST_MAX_TARGET || sl > REQUEST_MAX_SERVICE)
         die(2, "target or service name empty or too long");
     signal(SIGPIPE, SIG_IGN);
+    /* A closed stdin/stdout/stderr would be reused by the socket below: /dev/null takes its place (an empty stdin). */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+            return 255;
 
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -154,7 +158,7 @@ int main(int argc, char **argv)
             if (w > 0)
                 out_off += (size_t)w;
         }
-        if (fds[1].fd == 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (fds[1].fd == 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
             unsigned char buf[FRAME_MAX_PAYLOAD];
             ssize_t r = read(0, buf, sizeof buf);
             if (r < 0 && errno == EINTR)
