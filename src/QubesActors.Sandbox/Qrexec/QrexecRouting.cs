@@ -23,8 +23,8 @@ public abstract record QrexecRoute
     /// <summary>
     /// Run the service in <paramref name="TargetQube"/>, a running sandbox (the runtime resolved <c>@dispvm</c>,
     /// <c>@default</c>, started the target). <paramref name="Ended"/> is called once when the call is over, with the
-    /// service's exit code (-1 when the call was cut off: the caller went away, the target stopped), e.g. to
-    /// destroy a disposable.
+    /// service's exit code (137 when the target was killed under it; -1 when the call was cut off: the caller went
+    /// away or misbehaved, qubesd is stopping, the target was not running), e.g. to destroy a disposable.
     /// </summary>
     public sealed record Allowed(string TargetQube, Func<int, Task> Ended) : QrexecRoute;
 }

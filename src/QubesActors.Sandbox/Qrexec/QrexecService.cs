@@ -127,6 +127,11 @@ public sealed class QrexecService : IAsyncDisposable
         {
             // The caller went away or qubesd is stopping: nothing to tell.
         }
+        catch (Exception e)
+        {
+            // Whatever else goes wrong ends this call only, never qubesd.
+            await TryWriteAsync(writer, QrexecProtocol.EncodeRefused($"qrexec: internal error: {e.GetType().Name}: {e.Message}")).ConfigureAwait(false);
+        }
         finally
         {
             if (counted)
@@ -234,9 +239,10 @@ public sealed class QrexecService : IAsyncDisposable
             code = await Runner.RunServiceAsync(allowed.TargetQube, call.Caller, call.Service, call.Argument, stdin, stdout, stderr, ct).ConfigureAwait(false);
             return code;
         }
-        catch (SandboxException e)
+        catch (Exception e) when (e is SandboxException or System.ComponentModel.Win32Exception)
         {
-            // The target is not running (it stopped between the decision and the start of the service).
+            // The target is not running (it stopped between the decision and the start of the service), or the
+            // launcher could not start.
             await refuse($"{allowed.TargetQube}: {e.Message}").ConfigureAwait(false);
             return null;
         }

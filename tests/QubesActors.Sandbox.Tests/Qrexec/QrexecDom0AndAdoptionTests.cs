@@ -32,6 +32,39 @@ public sealed class QrexecDom0AndAdoptionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_target_killed_under_a_call_ends_it_with_137_and_a_stopped_target_is_refused()
+    {
+        _q.InstallService("test.Forever", "echo started; exec sleep 1000");
+        var b = await _q.Start("b");
+        var started = new TaskCompletionSource();
+        var output = new NotifyingStream(started);
+        var call = _q.Service.CallFromDom0Async(b, "test.Forever", "", new MemoryStream(), output, new MemoryStream(), CancellationToken.None);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await _q.T.Manager.KillAsync(b, CancellationToken.None);
+        Assert.Equal(137, await call.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        var refused = await _q.FromDom0(b, "test.Echo");
+        Assert.Equal(126, refused.Code);
+        Assert.Contains("is not running", refused.Err);
+        Assert.Equal(-1, _q.Router.Ended.Last().Code);
+    }
+
+    private sealed class NotifyingStream(TaskCompletionSource written) : MemoryStream
+    {
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct)
+        {
+            written.TrySetResult();
+            return base.WriteAsync(buffer, offset, count, ct);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
+        {
+            written.TrySetResult();
+            return base.WriteAsync(buffer, ct);
+        }
+    }
+
+    [Fact]
     public async Task The_dom0_socket_is_root_only_and_speaks_the_channel_protocol_as_dom0()
     {
         var b = await _q.Start("b");
