@@ -237,8 +237,15 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
                 continue;
             // The previous qubesd's listening socket died with it: a new one at the same path (the sandbox sees the
             // run directory, not the socket's inode, so it reaches the new one).
-            running.Channel = OpenChannel(volumes);
-            ChannelOpened?.Invoke(name, running.Channel);
+            try
+            {
+                running.Channel = OpenChannel(volumes);
+                ChannelOpened?.Invoke(name, running.Channel);
+            }
+            catch (SandboxException)
+            {
+                // Adopted without qrexec rather than not at all: the sandbox runs on and is still controlled.
+            }
             _ = PollAsync(name, running);
             adopted.Add(name);
         }
@@ -329,8 +336,9 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
             File.Move(staging, path, overwrite: true);
             return socket;
         }
-        catch (Exception e) when (e is SocketException or IOException)
+        catch (Exception e) when (e is SocketException or IOException or ArgumentException)
         {
+            // ArgumentException: a socket path over the 108 bytes of sun_path (a very long storage path).
             socket.Dispose();
             throw new SandboxException($"cannot make the qrexec channel of {v.Name} ({path}): {e.Message}", e);
         }
