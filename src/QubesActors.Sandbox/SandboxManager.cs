@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using QubesActors.Core.Model;
 using QubesActors.Sandbox.Cgroups;
+using QubesActors.Sandbox.Guest;
 using QubesActors.Sandbox.Launch;
 using QubesActors.Sandbox.Storage;
 
@@ -22,9 +24,17 @@ public sealed class SandboxException(string message, Exception? inner = null) : 
 /// of the sandbox backend. Sandboxes outlive this object and its process: <see cref="Adopt"/> takes over the ones a
 /// previous qubesd left running (found by their cgroups), <see cref="CleanStale"/> removes what is left of dead ones.
 /// Runs as root (mounts, cgroups); every external step is a process (mount, umount, bwrap), never a fork of the CLR.
+/// Each running sandbox has a qrexec channel: a listening Unix socket <c>qrexec.sock</c> in its run directory
+/// (<c>/run/qubes/qrexec.sock</c> inside), made before launch and again at adoption, closed at teardown; who serves
+/// it subscribes to <see cref="ChannelOpened"/> (docs/qrexec.md). The guest bundle <paramref name="guestBin"/>
+/// (default: the one built beside this assembly, when present) is bound into every sandbox at <c>/run/qubes/bin</c>.
 /// </summary>
-public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpan? readyTimeout = null)
+public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpan? readyTimeout = null, string? guestBin = null)
 {
+    /// <summary>The file name of a sandbox's qrexec channel in its run directory.</summary>
+    public const string ChannelFile = "qrexec.sock";
+
+    private readonly string? _guestBin = guestBin ?? (Directory.Exists(GuestBundle.BinDirectory) ? GuestBundle.BinDirectory : null);
     private readonly TimeSpan _readyTimeout = readyTimeout ?? TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Running> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SandboxExited> _lastExit = new(StringComparer.Ordinal);
@@ -37,11 +47,22 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
         public Cgroup Cgroup { get; } = cgroup;
         public volatile bool StopRequested;
         public string StopReason = "";
+        public Socket? Channel;
         public TaskCompletionSource<SandboxExited> Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>Raised once per sandbox that stopped, asked or not (on a thread-pool thread).</summary>
     public event Action<SandboxExited>? SandboxStopped;
+
+    /// <summary>
+    /// Raised when a sandbox's qrexec channel is listening (at start, before the sandbox runs anything, and at
+    /// adoption): whoever serves qrexec accepts on it. Every connection on it is from that sandbox.
+    /// </summary>
+    public event Action<string, Socket>? ChannelOpened;
+
+    /// <summary>The qrexec channels of the running sandboxes (for a server that subscribes late).</summary>
+    public IReadOnlyList<(string Name, Socket Channel)> Channels =>
+        [.. _running.Where(r => r.Value.Channel is not null).Select(r => (r.Key, r.Value.Channel!))];
 
     public string Storage { get; } = storage;
 
@@ -61,20 +82,22 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
             cgroup.Create((long)spec.MemoryMiB * 1024 * 1024, spec.MaxPids);
             // What a later qubesd needs to adopt it: the spec, beside its volumes.
             File.WriteAllText(SpecFile(spec.Name), System.Text.Json.JsonSerializer.Serialize(spec));
+            var running = new Running(volumes, cgroup) { Channel = OpenChannel(volumes) };
             var command = new BwrapCommand(spec.Name, volumes.IsOverlay ? volumes.Root : volumes.Root, false, volumes.Private, volumes.Run,
-                cgroups.ProcsFiles(spec.Name), spec.NetNamespace);
+                cgroups.ProcsFiles(spec.Name), spec.NetNamespace, _guestBin);
             var info = new ProcessStartInfo(command.Shell) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in command.Arguments())
                 info.ArgumentList.Add(a);
-            var process = Process.Start(info) ?? throw new SandboxException($"sandbox {spec.Name}: bwrap did not start");
-            var running = new Running(volumes, cgroup);
             _running[spec.Name] = running;
+            ChannelOpened?.Invoke(spec.Name, running.Channel);
+            var process = Process.Start(info) ?? throw new SandboxException($"sandbox {spec.Name}: bwrap did not start");
             _ = WatchAsync(spec.Name, running, process);
             await WaitReadyAsync(spec.Name, running, process, ct).ConfigureAwait(false);
         }
         catch
         {
-            _running.TryRemove(spec.Name, out _);
+            if (_running.TryRemove(spec.Name, out var failed))
+                CloseChannel(failed, volumes);
             await cgroup.KillAllAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
             await TearDownAsync(volumes, cgroup).ConfigureAwait(false);
             throw;
@@ -114,6 +137,7 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
 
     private async Task EndAsync(string name, Running running, string reason)
     {
+        CloseChannel(running, running.Volumes);
         // Whatever the init left behind in the cgroup goes with it.
         try
         {
@@ -167,6 +191,13 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
 
     public bool IsPaused(string name) => Get(name).Cgroup.IsFrozen;
 
+    /// <summary>The cgroup.procs files a process writes its pid into to join a running sandbox's cgroup(s).</summary>
+    public IReadOnlyList<string> CgroupProcsFilesOf(string name)
+    {
+        Get(name);
+        return cgroups.ProcsFiles(name);
+    }
+
     /// <summary>
     /// The host pid of a running sandbox's init (its pid 1): the handle into its namespaces (<c>/proc/PID/root</c>,
     /// <c>nsenter -t PID</c>) for whoever must reach inside it (qrexec services, device nodes).
@@ -200,9 +231,21 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
             if (_running.ContainsKey(name) || cgroup.Pids().Count == 0 || !File.Exists(SpecFile(name)))
                 continue;
             var spec = System.Text.Json.JsonSerializer.Deserialize<SandboxSpec>(await File.ReadAllTextAsync(SpecFile(name), ct).ConfigureAwait(false))!;
-            var running = new Running(SandboxVolumes.For(Storage, name, spec.Class, spec.Template), cgroup);
+            var volumes = SandboxVolumes.For(Storage, name, spec.Class, spec.Template);
+            var running = new Running(volumes, cgroup);
             if (!_running.TryAdd(name, running))
                 continue;
+            // The previous qubesd's listening socket died with it: a new one at the same path (the sandbox sees the
+            // run directory, not the socket's inode, so it reaches the new one).
+            try
+            {
+                running.Channel = OpenChannel(volumes);
+                ChannelOpened?.Invoke(name, running.Channel);
+            }
+            catch (SandboxException)
+            {
+                // Adopted without qrexec rather than not at all: the sandbox runs on and is still controlled.
+            }
             _ = PollAsync(name, running);
             adopted.Add(name);
         }
@@ -267,7 +310,51 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
     public void LetGo()
     {
         _watching.Cancel();
+        // The channels stop being served (their files stay for the next qubesd, which makes new ones).
+        foreach (var running in _running.Values)
+            running.Channel?.Dispose();
         _running.Clear();
+    }
+
+    // ------------------------------------------------------------------ qrexec channel
+
+    private static Socket OpenChannel(SandboxVolumes v)
+    {
+        var path = Path.Combine(v.Run, ChannelFile);
+        // Made beside the run directory, where the qube cannot reach, and renamed into it: the run directory is the
+        // qube's to write (a running one, at adoption), and a chmod there by path could follow a symlink it put in
+        // its place. rename(2) replaces whatever is at the path without following it.
+        var staging = Path.Combine(v.QubeDir, ChannelFile + ".new");
+        File.Delete(staging);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Bind(new UnixDomainSocketEndPoint(staging));
+            // Only root connects; inside the sandbox that is the qube (uid 0, no capabilities).
+            File.SetUnixFileMode(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            socket.Listen(64);
+            File.Move(staging, path, overwrite: true);
+            return socket;
+        }
+        catch (Exception e) when (e is SocketException or IOException or ArgumentException)
+        {
+            // ArgumentException: a socket path over the 108 bytes of sun_path (a very long storage path).
+            socket.Dispose();
+            throw new SandboxException($"cannot make the qrexec channel of {v.Name} ({path}): {e.Message}", e);
+        }
+    }
+
+    private static void CloseChannel(Running running, SandboxVolumes v)
+    {
+        running.Channel?.Dispose();
+        running.Channel = null;
+        try
+        {
+            File.Delete(Path.Combine(v.Run, ChannelFile));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 
     // ------------------------------------------------------------------ storage

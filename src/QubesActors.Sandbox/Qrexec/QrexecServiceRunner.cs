@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using QubesActors.Sandbox.Guest;
+
+namespace QubesActors.Sandbox.Qrexec;
+
+/// <summary>
+/// The command line that runs something inside a running sandbox (pure). A host shell writes its own pid into the
+/// sandbox's cgroup(s) (so the service is accounted, limited and frozen with the qube), opens the helper
+/// <see cref="Helper"/> on the host as fd 3, then becomes nsenter, which joins every namespace of the sandbox's init
+/// and its root and executes the helper as <c>/proc/self/fd/3</c>: never a path inside the qube, which the qube could
+/// redirect while nsenter still holds the host's capabilities. The helper drops every capability, sets
+/// no_new_privs and only then looks up and runs the service (Guest/src/qrexec-service-exec.c).
+/// </summary>
+public sealed record ServiceExecCommand(int InitPid, IReadOnlyList<string> CgroupProcsFiles, string Helper, IReadOnlyList<string> HelperArguments,
+    string Nsenter = "/usr/bin/nsenter", string Shell = "/bin/sh")
+{
+    public IReadOnlyList<string> Arguments()
+    {
+        var args = new List<string>
+        {
+            "-c",
+            "while [ \"$1\" != -- ]; do echo $$ > \"$1\" || exit 125; shift; done; shift; exec 3< \"$1\" || exit 125; shift; exec \"$@\"",
+            "qrexec-service",
+        };
+        args.AddRange(CgroupProcsFiles);
+        args.Add("--");
+        args.Add(Helper);
+        args.AddRange([Nsenter, "-t", InitPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--all", "--root", "--wd", "/proc/self/fd/3"]);
+        args.AddRange(HelperArguments);
+        return args;
+    }
+
+    /// <summary>The environment a service gets (nothing of qubesd's own).</summary>
+    public static IReadOnlyDictionary<string, string> Environment(string caller, string service, string argument) => new Dictionary<string, string>
+    {
+        ["PATH"] = $"/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{GuestBundle.BinInside}",
+        ["HOME"] = "/rw/home",
+        ["QREXEC_REMOTE_DOMAIN"] = caller,
+        ["QREXEC_SERVICE_FULL_NAME"] = argument.Length == 0 ? service : $"{service}+{argument}",
+        ["QREXEC_SERVICE_ARGUMENT"] = argument,
+    };
+}
+
+/// <summary>
+/// Runs qrexec services (and plain commands) inside running sandboxes with their stdin, stdout and stderr relayed
+/// from and to streams. Nothing is forked from the CLR: the shell of <see cref="ServiceExecCommand"/> is started as a
+/// process. Cancelling kills the service's process tree and throws.
+/// </summary>
+public sealed class QrexecServiceRunner(SandboxManager manager, string? helper = null)
+{
+    private readonly string _helper = helper ?? GuestBundle.ServiceHelper;
+
+    /// <summary>
+    /// Runs SERVICE[+ARG] in <paramref name="target"/> for <paramref name="caller"/>: <c>/etc/qubes-rpc/SERVICE+ARG</c>,
+    /// else <c>/etc/qubes-rpc/SERVICE</c>; a missing service ends with exit code 127 and a message on stderr.
+    /// Returns the service's exit code (128 + N when a signal N ended it).
+    /// </summary>
+    public Task<int> RunServiceAsync(string target, string caller, string service, string argument, Stream stdin, Stream stdout, Stream stderr,
+        CancellationToken ct) =>
+        RunAsync(target, ["service", service, argument], ServiceExecCommand.Environment(caller, service, argument), stdin, stdout, stderr, ct);
+
+    /// <summary>Runs a command (looked up on the sandbox's PATH) in <paramref name="target"/> as a service would run: no capabilities, its HOME.</summary>
+    public Task<int> RunInSandboxAsync(string target, IReadOnlyList<string> command, Stream stdin, Stream stdout, Stream stderr, CancellationToken ct)
+    {
+        if (command.Count == 0)
+            throw new ArgumentException("no command", nameof(command));
+        return RunAsync(target, ["exec", .. command], ServiceExecCommand.Environment("dom0", "", ""), stdin, stdout, stderr, ct);
+    }
+
+    private async Task<int> RunAsync(string target, IReadOnlyList<string> helperArguments, IReadOnlyDictionary<string, string> environment,
+        Stream stdin, Stream stdout, Stream stderr, CancellationToken ct)
+    {
+        if (!File.Exists(_helper))
+            throw new SandboxException($"the qrexec helper is missing ({_helper}): build QubesActors.Sandbox (it compiles the guest bundle)");
+        var command = new ServiceExecCommand(manager.InitPidOf(target), manager.CgroupProcsFilesOf(target), _helper, helperArguments);
+        var info = new ProcessStartInfo(command.Shell)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in command.Arguments())
+            info.ArgumentList.Add(a);
+        info.Environment.Clear();
+        foreach (var (key, value) in environment)
+            info.Environment[key] = value;
+        using var process = Process.Start(info) ?? throw new SandboxException($"qrexec: the service launcher for {target} did not start");
+        // The pumps stop with the call, whatever the caller's streams do.
+        using var pumps = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var input = PumpInputAsync(stdin, process.StandardInput.BaseStream, pumps.Token);
+        var output = process.StandardOutput.BaseStream.CopyToAsync(stdout, pumps.Token);
+        var errors = process.StandardError.BaseStream.CopyToAsync(stderr, pumps.Token);
+        try
+        {
+            var exited = process.WaitForExitAsync(ct);
+            var relays = Task.WhenAll(output, errors);
+            // A relay that fails (the caller's end broke) must not leave the service blocked on a full pipe.
+            if (await Task.WhenAny(exited, relays).ConfigureAwait(false) == relays)
+                await relays.ConfigureAwait(false);
+            await exited.ConfigureAwait(false);
+            // What the service wrote before it ended still reaches the caller.
+            await relays.WaitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill(process);
+            throw;
+        }
+        catch (IOException)
+        {
+            // The caller's end broke (it went away): the service goes too.
+            Kill(process);
+            throw;
+        }
+        finally
+        {
+            await pumps.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAny(input, Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None)).ConfigureAwait(false);
+        }
+        return process.ExitCode;
+    }
+
+    private static async Task PumpInputAsync(Stream from, Stream to, CancellationToken ct)
+    {
+        try
+        {
+            await from.CopyToAsync(to, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The service closed its stdin or ended: what the caller still sends is dropped, as in Qubes.
+        }
+        finally
+        {
+            try
+            {
+                to.Dispose();
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+}
