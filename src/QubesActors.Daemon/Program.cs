@@ -76,14 +76,20 @@ root.SetAction(parse =>
     }
     using var _ = stateLock;
     IDomainBackend backend;
+    QubesActors.Daemon.Qrexec.IQrexecHosting? qrexec = null;
     try
     {
         var chosen = SandboxHosting.Resolve(settings.Backend);
         if (chosen == "sandbox" && !OperatingSystem.IsLinux())
             throw new ConfigurationException(SandboxHosting.Unavailable()!);
-        backend = OperatingSystem.IsLinux() && chosen == "sandbox"
-            ? SandboxHosting.CreateAsync(settings, CancellationToken.None).GetAwaiter().GetResult()
-            : new SimulatedBackend(settings.SimulatedBackendOptions());
+        if (OperatingSystem.IsLinux() && chosen == "sandbox")
+        {
+            var sandbox = SandboxHosting.CreateAsync(settings, CancellationToken.None).GetAwaiter().GetResult();
+            qrexec = SandboxHosting.Qrexec(settings, sandbox);
+            backend = sandbox;
+        }
+        else
+            backend = new SimulatedBackend(settings.SimulatedBackendOptions());
         Console.Error.WriteLine($"qubesd: backend {backend.Name}");
     }
     catch (Exception e) when (e is ConfigurationException or QubesActors.Sandbox.SandboxException or IOException or UnauthorizedAccessException
@@ -93,7 +99,7 @@ root.SetAction(parse =>
         return 3;
     }
     using var disposeBackend = backend as IDisposable;
-    using var host = QubesHost.Build(settings, backend, adminApi: adminApi, policy: policy);
+    using var host = QubesHost.Build(settings, backend, adminApi: adminApi, policy: policy, qrexec: qrexec);
     host.Run();
     // 0 after a clean stop; StartupService sets a non-zero code when it stops the daemon itself (e.g. the socket cannot be served).
     return Environment.ExitCode;

@@ -27,7 +27,7 @@ public static class QubesHost
     /// <param name="adminApi">When set, the Admin API socket is served once the actors are ready.</param>
     /// <param name="policy">When set, /user/policy decides qrexec calls (and serves its socket when it names one).</param>
     public static IHost Build(DaemonSettings settings, IDomainBackend backend, Action<ILoggingBuilder>? logging = null, AdminApiHosting? adminApi = null,
-        PolicyHosting? policy = null)
+        PolicyHosting? policy = null, Qrexec.IQrexecHosting? qrexec = null)
     {
         // Plugins initialise with blocking calls (database connections, table creation) on the thread pool; with the
         // default minimum of one thread per core, 2 cores stall until the pool grows (~0.5 s a step). Start wider.
@@ -92,6 +92,11 @@ public static class QubesHost
             builder.Services.AddSingleton(adminApi);
             builder.Services.AddSingleton<AdminSocketService>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminSocketService>());
+        }
+        if (qrexec is not null && policy is not null)
+        {
+            builder.Services.AddSingleton(qrexec);
+            builder.Services.AddHostedService<Qrexec.QrexecHostedService>();
         }
         if (policy?.SocketPath is not null)
         {
@@ -180,6 +185,21 @@ public sealed class StartupService(ActorRegistry registry, DaemonSettings settin
                 return;
             }
             log.LogInformation("qrexec policy socket on {Socket}", policySocket.SocketPath);
+        }
+        if (services.GetService<Qrexec.IQrexecHosting>() is { } qrexec)
+        {
+            try
+            {
+                qrexec.Serve(qubes, await registry.GetAsync<PolicyKey>(stoppingToken), log);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException or ArgumentException)
+            {
+                log.LogCritical("cannot serve qrexec on {Socket}: {Error}", qrexec.Dom0Socket, e.Message);
+                Environment.ExitCode = 3;
+                lifetime.StopApplication();
+                return;
+            }
+            log.LogInformation("qrexec: every sandbox's channel, dom0's socket on {Socket}", qrexec.Dom0Socket);
         }
         log.LogInformation("qubesd ready (state dir {StateDir}, journal {Provider})", settings.StateDir, settings.Journal.Provider);
         Console.Out.WriteLine("qubesd: ready");

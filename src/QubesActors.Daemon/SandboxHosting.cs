@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 using Akka.Configuration;
 using QubesActors.Sandbox;
 using QubesActors.Sandbox.Cgroups;
+using QubesActors.Sandbox.Guest;
 using QubesActors.Sandbox.Network;
 using QubesActors.Sandbox.Storage;
 
@@ -52,6 +53,12 @@ public static class SandboxHosting
         return backend;
     }
 
+    /// <summary>qrexec on this backend: dom0's socket is qubesd.qrexec.dom0-socket, else &lt;state-dir&gt;/qrexec.sock.</summary>
+    [SupportedOSPlatform("linux")]
+    public static Qrexec.QrexecHosting Qrexec(DaemonSettings settings, SandboxBackend backend) => new(backend.Manager,
+        settings.Config.GetString("qubesd.qrexec.dom0-socket", "") is { Length: > 0 } path ? Path.GetFullPath(path) : Path.Combine(settings.StateDir, "qrexec.sock"),
+        settings.Config.GetTimeSpan("qubesd.qrexec.route-timeout", TimeSpan.FromMinutes(2)));
+
     [SupportedOSPlatform("linux")]
     public static UplinkSettings? Uplink(Config config)
     {
@@ -81,6 +88,8 @@ public static class SandboxHosting
             var mirror = config.GetString("qubesd.sandbox.debootstrap-mirror", "");
             await DebootstrapTemplate.EnsureAsync(root, config.GetString("qubesd.sandbox.debootstrap-suite", "bookworm"),
                 mirror.Length == 0 ? null : mirror, hostname: Path.GetFileName(Path.GetDirectoryName(root)), ct: ct).ConfigureAwait(false);
+            // As a Qubes template has qubes-core-agent installed: the qrexec services in /etc/qubes-rpc.
+            GuestBundle.InstallServices(root);
         }),
         var other => throw new ConfigurationException($"qubesd.sandbox.template-source must be debootstrap or busybox, not '{other}'"),
     };
