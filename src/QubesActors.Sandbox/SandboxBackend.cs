@@ -114,7 +114,9 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
 
     public async Task KillAsync(string name, CancellationToken ct)
     {
-        await Guard(() => _manager.KillAsync(name, ct)).ConfigureAwait(false);
+        // Already gone (it died while the actors were not looking): killed is what was asked.
+        if (_manager.RunningNames.Contains(name))
+            await Guard(() => _manager.KillAsync(name, ct)).ConfigureAwait(false);
         await ReleaseAsync(name).ConfigureAwait(false);
     }
 

@@ -118,7 +118,9 @@ public sealed class SandboxNetwork(
             await shell.UnlinkAsync(link, ct).ConfigureAwait(false);
         if (qube is not null)
             await shell.DeleteNamespaceAsync(NamespaceOf(qube), ct).ConfigureAwait(false);
-        File.Delete(SpecFile(name));
+        // A disposable's directory is gone with it by now; File.Delete throws for a missing directory.
+        if (File.Exists(SpecFile(name)))
+            File.Delete(SpecFile(name));
         return true;
     }, ct);
 

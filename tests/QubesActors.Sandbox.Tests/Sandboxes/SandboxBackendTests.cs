@@ -117,4 +117,15 @@ public sealed class SandboxBackendTests : IAsyncLifetime
             File.Delete(file);
         }
     }
+
+    [Fact]
+    public async Task A_disposable_is_killed_without_error_and_leaves_nothing_and_a_second_kill_is_harmless()
+    {
+        var spec = Spec(_t.Name("disp")) with { Class = QubeClass.DispVM, Template = "default-dvm", RootTemplate = TestStorage.Template, DispId = 77, Ip = "10.138.0.77" };
+        await _backend.StartAsync(spec, CancellationToken.None);
+        await _backend.KillAsync(spec.Name, CancellationToken.None);
+        Assert.False(Directory.Exists(Path.Combine(_t.Storage, "qubes", spec.Name)), "nothing of the disposable is left");
+        Assert.DoesNotContain(await new LinuxNetwork().ListNamespacesAsync(), _naming.Owns);
+        await _backend.KillAsync(spec.Name, CancellationToken.None);
+    }
 }
