@@ -27,6 +27,7 @@ public static class SandboxNetBench
             return 2;
         }
         Console.WriteLine($"# command: {commandLine}");
+        await BackendPhasesAsync(runs);
         await AdminApiStartAsync(runs);
         if (clients > 0)
             await FirewallChangeAsync(clients, runs);
@@ -61,16 +62,182 @@ public static class SandboxNetBench
                 await Task.Delay(500);
                 await CycleAsync(client, startIdle);
             }
-            foreach (var qube in new[] { "sys-usb", "sys-firewall", "sys-net" })
-                await client.CallAsync("admin.vm.Kill", qube);
+            try
+            {
+                await DispVmAsync(client, Path.Combine(stateDir, "qrexec.sock"), runs);
+            }
+            finally
+            {
+                // Everything down before the daemon and its directory go (sandboxes outlive qubesd).
+                await client.CallAsync("admin.vm.feature.Remove", "default-dvm", "preload-dispvm-max");
+                foreach (var line in (await client.CallAsync("admin.vm.List", "dom0")).OkText.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                    if (!line.StartsWith("dom0 ", StringComparison.Ordinal) && !line.Contains("state=Halted", StringComparison.Ordinal))
+                        await client.CallAsync("admin.vm.Kill", line[..line.IndexOf(' ')]);
+                foreach (var qube in new[] { "sys-usb", "sys-firewall", "sys-net" })
+                    await client.CallAsync("admin.vm.Kill", qube);
+            }
         }
         finally
         {
-            Directory.Delete(stateDir, recursive: true);
+            try
+            {
+                Directory.Delete(stateDir, recursive: true);
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"  left {stateDir}: {e.Message}");
+            }
         }
         Report.Table($"admin.vm.Start of a networked AppVM (work, netvm sys-firewall) until Running, qubesd on the sandbox backend, ms, {runs} runs",
             ["when", "p50", "p90", "max"],
             [["back-to-back", P(start, 50), P(start, 90), P(start, 100)], ["after 500 ms idle", P(startIdle, 50), P(startIdle, 90), P(startIdle, 100)]]);
+    }
+
+    /// <summary>
+    /// Where a networked start's time goes, without the actors: the namespace, the wiring (link + chain), the sandbox
+    /// until ready, each alone, then <see cref="SandboxBackend.StartAsync"/> as the actors call it.
+    /// </summary>
+    private static async Task BackendPhasesAsync(int runs)
+    {
+        var storage = Path.Combine(Path.GetTempPath(), "qubes-bench-phases-" + Environment.ProcessId);
+        BusyboxTemplate.Build(SandboxVolumes.TemplateRoot(storage, "tpl"));
+        var naming = new NetworkNaming("qp-");
+        var shell = new LinuxNetwork();
+        var network = new SandboxNetwork(shell, naming, storage);
+        var manager = new SandboxManager(storage, CgroupLayout.Detect(parent: "qubes-actors-bench"));
+        using var backend = new SandboxBackend(manager, network);
+        var phases = new Dictionary<string, List<double>> { ["namespace"] = [], ["wire (link + chain)"] = [], ["sandbox until ready"] = [], ["backend start (all)"] = [], ["backend kill"] = [] };
+        try
+        {
+            await network.PrepareAsync(new SandboxNetworkSpec("sys-net", 2, null, null, true), CancellationToken.None);
+            await network.PrepareAsync(new SandboxNetworkSpec("sys-firewall", 3, null, "sys-net", true), CancellationToken.None);
+            var work = new SandboxNetworkSpec("work", 7, null, "sys-firewall", false);
+            await network.ApplyFirewallAsync("sys-firewall", "work", "10.137.0.7", FirewallRules.Default, CancellationToken.None);
+            for (var i = 0; i < runs + 2; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                var ns = await network.CreateAsync(work, CancellationToken.None);
+                var created = clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                await network.WireAsync(work, CancellationToken.None);
+                var wired = clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                await manager.StartAsync(new SandboxSpec("work", QubeClass.AppVM, "tpl", 128, NetNamespace: ns), CancellationToken.None);
+                var booted = clock.Elapsed.TotalMilliseconds;
+                await manager.KillAsync("work", CancellationToken.None);
+                await network.ReleaseAsync("work", CancellationToken.None);
+                clock.Restart();
+                await backend.StartAsync(new Runtime.Backend.DomainSpec(Guid.NewGuid(), "work", QubeClass.AppVM, 7, "tpl", "sys-firewall", "10.137.0.7", 128, 128, 1, false),
+                    CancellationToken.None);
+                var all = clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                await backend.KillAsync("work", CancellationToken.None);
+                var killed = clock.Elapsed.TotalMilliseconds;
+                if (i < 2)
+                    continue; // warm-up
+                phases["namespace"].Add(created);
+                phases["wire (link + chain)"].Add(wired);
+                phases["sandbox until ready"].Add(booted);
+                phases["backend start (all)"].Add(all);
+                phases["backend kill"].Add(killed);
+            }
+        }
+        finally
+        {
+            foreach (var name in manager.RunningNames)
+                await manager.KillAsync(name, CancellationToken.None);
+            await shell.CleanUpStaleAsync(naming, new HashSet<string>());
+            Directory.Delete(storage, recursive: true);
+        }
+        Report.Table($"a networked AppVM's start in the sandbox backend, phase by phase (no actors, netvms as bare namespaces), ms, {runs} runs",
+            ["phase", "p50", "p90"], phases.Select(p => new[] { p.Key, P(p.Value, 50), P(p.Value, 90) }));
+    }
+
+    /// <summary>
+    /// <c>qvm run --dispvm true</c> as dom0 makes it: a qubes.VMShell call to <c>@dispvm</c> through dom0's qrexec
+    /// socket (create, start, run, destroy: the call returns after the disposable is killed), and the time until the
+    /// service's first output; then the same from a pool of one preloaded disposable (preload-dispvm-max=1), each
+    /// run after the replacement is preloaded.
+    /// </summary>
+    private static async Task DispVmAsync(AdminClient client, string qrexecSocket, int runs)
+    {
+        var fresh = new List<double>();
+        var freshFirst = new List<double>();
+        var preloaded = new List<double>();
+        var preloadedFirst = new List<double>();
+        for (var i = 0; i < runs + 2; i++)
+        {
+            var (total, first) = await DispVmCallAsync(qrexecSocket);
+            if (i >= 2)
+            {
+                fresh.Add(total);
+                freshFirst.Add(first);
+            }
+        }
+        _ = (await client.CallAsync("admin.vm.feature.Set", "default-dvm", "preload-dispvm-max", "1")).OkText;
+        for (var i = 0; i < runs + 2; i++)
+        {
+            await WaitPreloadedAsync(client);
+            var (total, first) = await DispVmCallAsync(qrexecSocket);
+            if (i >= 2)
+            {
+                preloaded.Add(total);
+                preloadedFirst.Add(first);
+            }
+        }
+        await client.CallAsync("admin.vm.feature.Remove", "default-dvm", "preload-dispvm-max");
+        Report.Table($"qvm run --dispvm true: a qubes.VMShell call to @dispvm from dom0 (qrexec socket), ms, {runs} runs",
+            ["disposable", "service's first output p50", "p90", "whole call (incl. destroy) p50", "p90"],
+            [
+                ["created for the call", P(freshFirst, 50), P(freshFirst, 90), P(fresh, 50), P(fresh, 90)],
+                ["preloaded (pool of 1)", P(preloadedFirst, 50), P(preloadedFirst, 90), P(preloaded, 50), P(preloaded, 90)],
+            ]);
+    }
+
+    private static async Task<(double Total, double FirstOutput)> DispVmCallAsync(string socket)
+    {
+        using var stdin = new MemoryStream("echo started; true\n"u8.ToArray());
+        var stdout = new FirstWriteStream();
+        using var stderr = new MemoryStream();
+        var clock = Stopwatch.StartNew();
+        stdout.Clock = clock;
+        var exit = await QubesActors.Sandbox.Qrexec.QrexecClient.CallAsync(socket, "@dispvm", "qubes.VMShell", stdin, stdout, stderr, CancellationToken.None);
+        var total = clock.Elapsed.TotalMilliseconds;
+        if (exit != 0)
+            throw new InvalidOperationException($"@dispvm call exited {exit}: {System.Text.Encoding.UTF8.GetString(stderr.ToArray())}");
+        return (total, stdout.FirstWriteMs);
+    }
+
+    private static async Task WaitPreloadedAsync(AdminClient client)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            var listed = await client.CallAsync("admin.vm.feature.Get", "default-dvm", "preload-dispvm");
+            if (listed.IsOk && listed.OkText.Trim().Length > 0)
+            {
+                var name = listed.OkText.Trim().Split(' ')[0];
+                var list = (await client.CallAsync("admin.vm.List", name)).OkText;
+                if (list.Contains("state=Paused", StringComparison.Ordinal))
+                    return;
+            }
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("no disposable was preloaded within 60 s");
+    }
+
+    /// <summary>Remembers when the first byte arrived.</summary>
+    private sealed class FirstWriteStream : MemoryStream
+    {
+        public Stopwatch? Clock { get; set; }
+        public double FirstWriteMs { get; private set; } = double.NaN;
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (double.IsNaN(FirstWriteMs) && buffer.Length > 0)
+                FirstWriteMs = Clock!.Elapsed.TotalMilliseconds;
+            return base.WriteAsync(buffer, cancellationToken);
+        }
     }
 
     private static async Task CycleAsync(AdminClient client, List<double>? samples)

@@ -18,6 +18,8 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
     private static readonly Caller Preloader = new(CollectionState.AdminName, Method: "preload-dispvm");
 
     private readonly SemaphoreSlim _gate = new(1, 1);
+    // Handed out, still on the journal's list until ForgetTakenAsync (guarded by _gate).
+    private readonly HashSet<string> _taken = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private readonly CancellationTokenSource _stopping = new();
     private Task _loop = Task.CompletedTask;
@@ -36,32 +38,52 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
     /// </summary>
     public async Task<string?> TakeAsync(string template, CancellationToken ct)
     {
+        string? ready;
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             var state = await SnapshotAsync(ct).ConfigureAwait(false);
             if (state.Find(template) is not { } tpl)
                 return null;
-            var listed = Listed(tpl);
-            var ready = listed.FirstOrDefault(n => state.Find(n) is { Class: QubeClass.DispVM, Power: PowerState.Paused });
+            ready = Listed(tpl).FirstOrDefault(n => !_taken.Contains(n) && state.Find(n) is { Class: QubeClass.DispVM, Power: PowerState.Paused });
             if (ready is null)
                 return null;
-            // Off the list first: a qubesd killed after this line leaves a running disposable nobody hands out again,
-            // never one handed out twice.
-            await SetListAsync(template, listed.Where(n => n != ready), ct).ConfigureAwait(false);
-            // In use now: no longer hidden (Qubes hides preloaded disposables from menus with internal=1).
-            await SendAsync(new QubesProtocol.RemoveFeature(ready, "internal", Preloader), ct).ConfigureAwait(false);
-            var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader), ct).ConfigureAwait(false);
-            if (unpaused is QubesProtocol.Refused refused)
-            {
-                log.LogWarning("preloaded disposable {Name} cannot be unpaused: {Error}", ready, refused.Error.Message);
-                _ = SendAsync(new QubesProtocol.KillQube(ready, Preloader), CancellationToken.None);
-                return null;
-            }
-            return ready;
+            // Reserved in memory: the journal's list is updated after the hand-out, off the call's path. A qubesd
+            // killed in between finds it listed but running, which the refill drops: never handed out twice.
+            _taken.Add(ready);
         }
         finally
         {
+            _gate.Release();
+        }
+        var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader), ct).ConfigureAwait(false);
+        _ = Task.Run(() => ForgetTakenAsync(template, ready), CancellationToken.None);
+        if (unpaused is QubesProtocol.Refused refused)
+        {
+            log.LogWarning("preloaded disposable {Name} cannot be unpaused: {Error}", ready, refused.Error.Message);
+            _ = SendAsync(new QubesProtocol.KillQube(ready, Preloader), CancellationToken.None);
+            return null;
+        }
+        return ready;
+    }
+
+    /// <summary>A taken disposable off the list and no longer hidden (Qubes hides preloaded ones with internal=1); then the refill.</summary>
+    private async Task ForgetTakenAsync(string template, string taken)
+    {
+        await _gate.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        try
+        {
+            await SendAsync(new QubesProtocol.RemoveFeature(taken, "internal", Preloader), _stopping.Token).ConfigureAwait(false);
+            if ((await SnapshotAsync(_stopping.Token).ConfigureAwait(false)).Find(template) is { } tpl)
+                await SetListAsync(template, Listed(tpl).Where(n => n != taken), _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or InvalidOperationException)
+        {
+            log.LogWarning("preloaded disposable {Name} taken, but the list of {Template} not updated: {Error}", taken, template, e.Message);
+        }
+        finally
+        {
+            _taken.Remove(taken);
             _gate.Release();
             Wake();
         }
@@ -101,7 +123,7 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
                 state = await SnapshotAsync(ct).ConfigureAwait(false);
                 if (state.Find(tpl.Name) is not { } current)
                     continue;
-                var alive = Listed(current).Where(n => state.Find(n) is { Class: QubeClass.DispVM, Power: PowerState.Paused }).ToList();
+                var alive = Listed(current).Where(n => !_taken.Contains(n) && state.Find(n) is { Class: QubeClass.DispVM, Power: PowerState.Paused }).ToList();
                 foreach (var extra in alive.Skip(max).ToList())
                 {
                     alive.Remove(extra);

@@ -125,8 +125,9 @@ public sealed class SandboxNetwork(
             foreach (var client in _links.Where(l => l.Value.Client.NetVm == name).Select(l => l.Key).ToList())
                 _links.Remove(client);
         }
-        if (link is not null)
-            await shell.UnlinkAsync(link, ct).ConfigureAwait(false);
+        // Its chain goes from the netvm; the veth pair goes with its namespace (both ends), no need to delete it first.
+        if (link is not null && LinuxNetwork.NamespaceExists(link.NetVmNamespace))
+            await shell.NftAsync(link.NetVmNamespace, FirewallCompiler.RemoveClientChain(link), ct).ConfigureAwait(false);
         if (qube is not null)
             await shell.DeleteNamespaceAsync(NamespaceOf(qube), ct).ConfigureAwait(false);
         // A disposable's directory is gone with it by now; File.Delete throws for a missing directory.
