@@ -19,6 +19,10 @@ need bubblewrap test -x /usr/bin/bwrap
 need busybox-static test -x /bin/busybox
 need nftables test -x /usr/sbin/nft
 need debootstrap test -x /usr/sbin/debootstrap
+need iproute2 test -x /usr/sbin/ip -o -x /sbin/ip
+# The guest tools (qrexec-client-vm, ...) are static C programs compiled with the solution.
+need gcc test -x /usr/bin/gcc
+need libc6-dev compgen -G '/usr/lib/*/libc.a'
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "install.sh: installing ${missing[*]}"
