@@ -76,6 +76,13 @@ public static class RunCommand
             {
                 serviceName = "qubes.VMExec+" + EncodeForVmExec(commandWords);
             }
+            else if (pass && inv.Context.StandardInput is not null && ShellThroughVmExec(commandWords[0]) is { } exec)
+            {
+                // qubes.VMShell's shell reads its script from the same pipe as the command's stdin, and the guest's
+                // sh (busybox ash, dash) reads it in blocks: input sent right after the command line would be eaten
+                // by the shell. So with forwarded input the command line is an argument: sh -c CMD via qubes.VMExec.
+                serviceName = exec;
+            }
             else
             {
                 serviceName = "qubes.VMShell";
@@ -155,6 +162,16 @@ public static class RunCommand
                 return null;
         }
     }
+
+    /// <summary>qubes.VMExec+ENCODED for <c>/bin/sh -c COMMAND</c>, or null when it is longer than a qrexec request may be.</summary>
+    private static string? ShellThroughVmExec(string commandLine)
+    {
+        var service = "qubes.VMExec+" + EncodeForVmExec(["/bin/sh", "-c", commandLine]);
+        return service.Length <= MaxServiceAndArgument ? service : null;
+    }
+
+    /// <summary>The qrexec protocol's bound on SERVICE+ARG (docs/qrexec.md).</summary>
+    private const int MaxServiceAndArgument = 1024;
 
     /// <summary>
     /// Qubes' encoding of a qubes.VMExec argument: words joined by '+', each byte of a word kept when it is

@@ -341,6 +341,7 @@ public sealed class QvmCommandTests(AdminDaemonFixture fixture) : IClassFixture<
         Assert.Matches("^disp[0-9]+$", name);
         Assert.Equal([$"{name}|Running|DispVM|default-dvm|True"], (await Qvm("ls", "--raw-data", "-O", "name,state,class,template,auto_cleanup", name)).OutLines);
         Assert.Equal(0, (await Qvm("kill", name)).ExitCode);
+        await AdminDaemonFixture.WaitUntilAsync(async () => (await Qvm("check", "-q", name)).ExitCode == 1);
 
         // The simulated backend has no qrexec: refused before any qube is created or started.
         var before = (await Qvm("ls", "--raw-list")).OutLines;
@@ -348,7 +349,7 @@ public sealed class QvmCommandTests(AdminDaemonFixture fixture) : IClassFixture<
         Assert.Equal(1, command.ExitCode);
         Assert.Contains("qrexec socket", command.Err, StringComparison.Ordinal);
         Assert.Contains("--backend sandbox", command.Err, StringComparison.Ordinal);
-        await AdminDaemonFixture.WaitUntilAsync(async () => (await Qvm("ls", "--raw-list")).OutLines.SequenceEqual(before));
+        Assert.Equal(before, (await Qvm("ls", "--raw-list")).OutLines);
 
         var plain = await Qvm("run", "work", "xterm");
         Assert.Equal(1, plain.ExitCode);
