@@ -59,6 +59,26 @@ public sealed class QvmQrexecTests(QvmQrexecFixture fixture) : IClassFixture<Qvm
     }
 
     [Fact]
+    public async Task The_qvm_program_passes_raw_bytes_both_ways_and_the_exit_code()
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(QubesActors.IntegrationTests.Shell.QvmShellProcess.DotnetHost)
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        foreach (var arg in new[] { QubesActors.IntegrationTests.Shell.QvmShellProcess.QvmDll, "--socket", fixture.Socket, "run", "-p", "personal", "od -An -tx1 | tr -d ' \n'; exit 7" })
+            info.ArgumentList.Add(arg);
+        using var process = System.Diagnostics.Process.Start(info)!;
+        // Bytes that are not UTF-8 text, and no newline at the end: they arrive unchanged.
+        await process.StandardInput.BaseStream.WriteAsync(new byte[] { 0x00, 0xff, 0x1b, 0x41 });
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 7, $"{process.ExitCode}\n{await output}\n{await error}");
+        Assert.Equal("00ff1b41", await output);
+    }
+
+    [Fact]
     public async Task Run_without_pass_io_waits_discards_output_and_the_command_ran()
     {
         var run = await Qvm("run", "personal", "echo written > /rw/home/marker; echo discarded");
