@@ -90,19 +90,26 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
             await Guard(() => _templates.EnsureAsync(root, ct)).ConfigureAwait(false);
         }
         var network = new SandboxNetworkSpec(spec.Name, spec.Qid, spec.DispId, spec.NetVm, spec.ProvidesNetwork);
-        var ns = await Guard(() => _network.PrepareAsync(network, ct)).ConfigureAwait(false);
+        var ns = await Guard(() => _network.CreateAsync(network, ct)).ConfigureAwait(false);
+        // The link, the netvm's tables and the chain are wired while the sandbox boots in its (empty) namespace: two
+        // sets of processes in parallel instead of one after the other. The qube is Running when both are done.
+        var wiring = Guard(() => _network.WireAsync(network, ct));
+        var sandbox = Guard(() => _manager.StartAsync(new SandboxSpec(spec.Name, spec.Class, template,
+            Math.Max(spec.MemoryMiB, spec.MaxMemMiB), NetNamespace: ns, Uuid: spec.Uuid, Vcpus: spec.Vcpus), ct));
         try
         {
-            await Guard(() => _manager.StartAsync(new SandboxSpec(spec.Name, spec.Class, template,
-                Math.Max(spec.MemoryMiB, spec.MaxMemMiB), NetNamespace: ns, Uuid: spec.Uuid), ct)).ConfigureAwait(false);
-            // Any qube may expose block devices (images in its /run/qubes/block), as any Qubes VM may be a block backend.
-            _blocks.Watch(spec.Name);
+            await Task.WhenAll(wiring, sandbox).ConfigureAwait(false);
         }
         catch
         {
+            // Both have ended (WhenAll waits for both): undo what succeeded, report the failure.
+            if (sandbox.IsCompletedSuccessfully)
+                await _manager.KillAsync(spec.Name, CancellationToken.None).ConfigureAwait(false);
             await _network.ReleaseAsync(spec.Name, CancellationToken.None).ConfigureAwait(false);
-            throw;
+            throw (wiring.Exception ?? sandbox.Exception)!.InnerException!;
         }
+        // Any qube may expose block devices (images in its /run/qubes/block), as any Qubes VM may be a block backend.
+        _blocks.Watch(spec.Name);
     }
 
     /// <summary>The caller applies shutdown_timeout; this asks the init and waits until the sandbox is gone.</summary>
@@ -114,7 +121,9 @@ public sealed class SandboxBackend : IDomainBackend, IDisposable
 
     public async Task KillAsync(string name, CancellationToken ct)
     {
-        await Guard(() => _manager.KillAsync(name, ct)).ConfigureAwait(false);
+        // Already gone (it died while the actors were not looking): killed is what was asked.
+        if (_manager.RunningNames.Contains(name))
+            await Guard(() => _manager.KillAsync(name, ct)).ConfigureAwait(false);
         await ReleaseAsync(name).ConfigureAwait(false);
     }
 

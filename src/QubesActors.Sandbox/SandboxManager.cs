@@ -11,8 +11,9 @@ using QubesActors.Sandbox.Storage;
 namespace QubesActors.Sandbox;
 
 /// <summary>What a sandbox is started with.</summary>
+/// <param name="Vcpus">CPU time per CFS period, in whole CPUs (Qubes' vcpus); 0 = not limited.</param>
 public sealed record SandboxSpec(string Name, QubeClass Class, string? Template, int MemoryMiB, int MaxPids = 512, string? NetNamespace = null,
-    Guid Uuid = default);
+    Guid Uuid = default, int Vcpus = 0);
 
 /// <summary>A sandbox stopped: asked (shutdown, kill) or not (a crash: its init died).</summary>
 public sealed record SandboxExited(string Name, bool Requested, string Reason);
@@ -79,7 +80,7 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
         await PrepareAsync(volumes, ct).ConfigureAwait(false);
         try
         {
-            cgroup.Create((long)spec.MemoryMiB * 1024 * 1024, spec.MaxPids);
+            cgroup.Create((long)spec.MemoryMiB * 1024 * 1024, spec.MaxPids, spec.Vcpus);
             // What a later qubesd needs to adopt it: the spec, beside its volumes.
             File.WriteAllText(SpecFile(spec.Name), System.Text.Json.JsonSerializer.Serialize(spec));
             var running = new Running(volumes, cgroup) { Channel = OpenChannel(volumes) };

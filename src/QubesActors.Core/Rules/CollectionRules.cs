@@ -380,11 +380,13 @@ public static class CollectionRules
         return uses;
     }
 
-    public static QubeEvent SetFeature(CollectionState c, string qubeName, string untrustedFeature, string untrustedValue, EventCause cause, DateTimeOffset now)
+    /// <param name="internalCaller">qubesd itself, which keeps the protected features (the Admin API never passes it).</param>
+    public static QubeEvent SetFeature(CollectionState c, string qubeName, string untrustedFeature, string untrustedValue, EventCause cause, DateTimeOffset now,
+        bool internalCaller = false)
     {
         c.Get(qubeName);
         var feature = QubeFeature.ValidateName(untrustedFeature);
-        if (feature is "deferred-netvm-original" or "preload-dispvm" or "preload-dispvm-completed" or "preload-dispvm-in-progress")
+        if (!internalCaller && feature is "deferred-netvm-original" or "preload-dispvm" or "preload-dispvm-completed" or "preload-dispvm-in-progress")
             throw new PermissionDenied($"Feature {feature} cannot be set through the Admin API");
         return new QubeFeatureSet(feature, QubeFeature.ValidateValue(untrustedValue)) { Time = now, Cause = cause };
     }

@@ -49,6 +49,8 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
             // Off the list first: a qubesd killed after this line leaves a running disposable nobody hands out again,
             // never one handed out twice.
             await SetListAsync(template, listed.Where(n => n != ready), ct).ConfigureAwait(false);
+            // In use now: no longer hidden (Qubes hides preloaded disposables from menus with internal=1).
+            await SendAsync(new QubesProtocol.RemoveFeature(ready, "internal", Preloader), ct).ConfigureAwait(false);
             var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader), ct).ConfigureAwait(false);
             if (unpaused is QubesProtocol.Refused refused)
             {
@@ -122,8 +124,15 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
             try
             {
                 state = await SnapshotAsync(ct).ConfigureAwait(false);
-                if (state.Find(tpl.Name) is { } now)
-                    await SetListAsync(tpl.Name, Listed(now).Append(name), ct).ConfigureAwait(false);
+                if (state.Find(tpl.Name) is not { } now)
+                    throw new InvalidOperationException($"disposable template {tpl.Name} is gone");
+                await SetListAsync(tpl.Name, Listed(now).Append(name), ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Not on the list, it would never be handed out nor cleaned: it goes (auto_cleanup removes it).
+                await SendAsync(new QubesProtocol.KillQube(name, Preloader), CancellationToken.None).ConfigureAwait(false);
+                throw;
             }
             finally
             {
@@ -141,7 +150,12 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
             log.LogWarning("cannot preload a disposable of {Template}: {Error}", template, ((QubesProtocol.Refused)created).Error.Message);
             return null;
         }
-        foreach (var step in new QubesProtocol.IQubesCommand[] { new QubesProtocol.StartQube(name, Preloader), new QubesProtocol.PauseQube(name, Preloader) })
+        foreach (var step in new QubesProtocol.IQubesCommand[]
+                 {
+                     new QubesProtocol.SetFeature(name, "internal", "1", Preloader),
+                     new QubesProtocol.StartQube(name, Preloader),
+                     new QubesProtocol.PauseQube(name, Preloader),
+                 })
         {
             if (await SendAsync(step, ct).ConfigureAwait(false) is QubesProtocol.Refused refused)
             {
@@ -156,12 +170,15 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
     private static List<string> Listed(QubeState template) =>
         [.. (template.Features.GetValueOrDefault(ListFeature) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)];
 
-    private Task SetListAsync(string template, IEnumerable<string> names, CancellationToken ct)
+    /// <summary>Records the list; a refusal is an error (a pool that cannot record what it made would make more forever).</summary>
+    private async Task SetListAsync(string template, IEnumerable<string> names, CancellationToken ct)
     {
         var value = string.Join(' ', names);
-        return SendAsync(value.Length == 0
+        var result = await SendAsync(value.Length == 0
             ? new QubesProtocol.RemoveFeature(template, ListFeature, Preloader)
-            : new QubesProtocol.SetFeature(template, ListFeature, value, Preloader), ct);
+            : new QubesProtocol.SetFeature(template, ListFeature, value, Preloader, Internal: true), ct).ConfigureAwait(false);
+        if (result is QubesProtocol.Refused refused && !(value.Length == 0 && refused.Error is Core.Errors.QubesFeatureNotFoundError))
+            throw new InvalidOperationException($"cannot record the preloaded disposables of {template}: {refused.Error.Message}");
     }
 
     private async Task<CollectionState> SnapshotAsync(CancellationToken ct) =>

@@ -40,7 +40,8 @@ public static class QubesProtocol
     public sealed record ResetProperty(string Name, string Property, Caller Caller) : IQubesCommand;
     public sealed record SetGlobalProperty(string Property, string Value, Caller Caller) : IQubesCommand;
     public sealed record ResetGlobalProperty(string Property, Caller Caller) : IQubesCommand;
-    public sealed record SetFeature(string Name, string Feature, string Value, Caller Caller) : IQubesCommand;
+    /// <summary><paramref name="Internal"/>: qubesd itself (e.g. the list of preloaded disposables), which may set the features the Admin API may not.</summary>
+    public sealed record SetFeature(string Name, string Feature, string Value, Caller Caller, bool Internal = false) : IQubesCommand;
     public sealed record RemoveFeature(string Name, string Feature, Caller Caller) : IQubesCommand;
     public sealed record AddTag(string Name, string Tag, Caller Caller) : IQubesCommand;
     public sealed record RemoveTag(string Name, string Tag, Caller Caller) : IQubesCommand;

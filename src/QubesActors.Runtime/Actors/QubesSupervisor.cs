@@ -491,7 +491,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
                 break;
             case SetFeature f:
                 EnsureUsable(f.Name);
-                BeginMutation(f.Name, [CollectionRules.SetFeature(_view, f.Name, f.Feature, f.Value, f.Caller.Cause("admin.vm.feature.Set"), now)]);
+                BeginMutation(f.Name, [CollectionRules.SetFeature(_view, f.Name, f.Feature, f.Value, f.Caller.Cause("admin.vm.feature.Set"), now, f.Internal)]);
                 break;
             case RemoveFeature f:
                 EnsureUsable(f.Name);

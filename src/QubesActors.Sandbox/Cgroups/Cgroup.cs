@@ -15,8 +15,11 @@ public enum CgroupVersion
 /// </summary>
 public sealed record CgroupLayout(CgroupVersion Version, string Root, string Parent)
 {
-    /// <summary>The controllers a sandbox uses: freezer (pause), memory (memory/maxmem), pids (fork bombs).</summary>
-    public static readonly string[] V1Controllers = ["freezer", "memory", "pids"];
+    /// <summary>The controllers a sandbox uses: freezer (pause), memory (memory/maxmem), pids (fork bombs), cpu (vcpus).</summary>
+    public static readonly string[] V1Controllers = ["freezer", "memory", "pids", "cpu"];
+
+    /// <summary>The CFS period; a sandbox with N vcpus may use N periods of CPU time per period.</summary>
+    public const int CpuPeriodMicroseconds = 100_000;
 
     /// <summary>v2 when <c>cgroup.controllers</c> sits at the root (unified), v1 when the controllers are mounted one by one.</summary>
     public static CgroupLayout Detect(string root = "/sys/fs/cgroup", string parent = "qubes-actors") =>
@@ -32,11 +35,13 @@ public sealed record CgroupLayout(CgroupVersion Version, string Root, string Par
 
     public string PidsFile(string sandbox) => Path.Combine(Version == CgroupVersion.V1 ? Path.Combine(Root, "pids", Parent, sandbox) : Path.Combine(Root, Parent, sandbox), "cgroup.procs");
 
-    /// <summary>(file, value) pairs that set the memory limit and the process limit.</summary>
-    public IReadOnlyList<(string File, string Value)> Limits(string sandbox, long memoryBytes, int maxPids)
+    /// <summary>(file, value) pairs that set the memory limit, the process limit and, with <paramref name="vcpus"/> &gt; 0, the CPU quota.</summary>
+    public IReadOnlyList<(string File, string Value)> Limits(string sandbox, long memoryBytes, int maxPids, int vcpus = 0)
     {
         var memory = memoryBytes.ToString(CultureInfo.InvariantCulture);
         var pids = maxPids.ToString(CultureInfo.InvariantCulture);
+        var quota = ((long)vcpus * CpuPeriodMicroseconds).ToString(CultureInfo.InvariantCulture);
+        var period = CpuPeriodMicroseconds.ToString(CultureInfo.InvariantCulture);
         // Swap counts against the same limit (memsw after memory on v1; no swap on v2): a qube cannot outgrow its
         // memory by swapping. The swap files exist only where swap accounting is on; Cgroup skips missing ones.
         if (Version == CgroupVersion.V1)
@@ -45,9 +50,16 @@ public sealed record CgroupLayout(CgroupVersion Version, string Root, string Par
                 (Path.Combine(Root, "memory", Parent, sandbox, "memory.limit_in_bytes"), memory),
                 (Path.Combine(Root, "memory", Parent, sandbox, "memory.memsw.limit_in_bytes"), memory),
                 (Path.Combine(Root, "pids", Parent, sandbox, "pids.max"), pids),
+                .. vcpus > 0
+                    ? new[] { (Path.Combine(Root, "cpu", Parent, sandbox, "cpu.cfs_period_us"), period), (Path.Combine(Root, "cpu", Parent, sandbox, "cpu.cfs_quota_us"), quota) }
+                    : [],
             ];
         var dir = Path.Combine(Root, Parent, sandbox);
-        return [(Path.Combine(dir, "memory.max"), memory), (Path.Combine(dir, "memory.swap.max"), "0"), (Path.Combine(dir, "pids.max"), pids)];
+        return
+        [
+            (Path.Combine(dir, "memory.max"), memory), (Path.Combine(dir, "memory.swap.max"), "0"), (Path.Combine(dir, "pids.max"), pids),
+            .. vcpus > 0 ? new[] { (Path.Combine(dir, "cpu.max"), $"{quota} {period}") } : [],
+        ];
     }
 
     /// <summary>The freezer's file and the values that freeze and thaw it.</summary>
@@ -80,19 +92,19 @@ public sealed class Cgroup(CgroupLayout layout, string sandbox)
 {
     public string Sandbox { get; } = sandbox;
 
-    public void Create(long memoryBytes, int maxPids)
+    public void Create(long memoryBytes, int maxPids, int vcpus = 0)
     {
         if (layout.Version == CgroupVersion.V2)
         {
             // Controllers must be enabled on every level above a cgroup that uses them.
             var parent = Path.Combine(layout.Root, layout.Parent);
             Directory.CreateDirectory(parent);
-            TryWrite(Path.Combine(layout.Root, "cgroup.subtree_control"), "+memory +pids");
-            TryWrite(Path.Combine(parent, "cgroup.subtree_control"), "+memory +pids");
+            TryWrite(Path.Combine(layout.Root, "cgroup.subtree_control"), "+memory +pids +cpu");
+            TryWrite(Path.Combine(parent, "cgroup.subtree_control"), "+memory +pids +cpu");
         }
         foreach (var dir in layout.Directories(Sandbox))
             Directory.CreateDirectory(dir);
-        foreach (var (file, value) in layout.Limits(Sandbox, memoryBytes, maxPids))
+        foreach (var (file, value) in layout.Limits(Sandbox, memoryBytes, maxPids, vcpus))
             if (File.Exists(file) || !file.Contains("swap", StringComparison.Ordinal) && !file.Contains("memsw", StringComparison.Ordinal))
                 File.WriteAllText(file, value);
     }

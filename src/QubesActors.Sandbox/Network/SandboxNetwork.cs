@@ -58,45 +58,56 @@ public sealed class SandboxNetwork(
     }
 
     /// <summary>
-    /// Before a qube's sandbox starts: its namespace (a stale one of the same id is replaced), a netvm's forwarding
-    /// and tables (and the uplink at the edge), its link to its netvm when that one runs, and its chain there when its
-    /// rules are known. Until then the netvm forwards nothing for it. Returns the namespace to start the sandbox in.
+    /// Before a qube's sandbox starts: its namespace (a stale one of the same id is replaced), empty. Returns it: the
+    /// sandbox can start in it while <see cref="WireAsync"/> does the rest.
     /// </summary>
-    public Task<string> PrepareAsync(SandboxNetworkSpec qube, CancellationToken ct) => Locked(async () =>
+    public Task<string> CreateAsync(SandboxNetworkSpec qube, CancellationToken ct) => Locked(async () =>
     {
-        var domain = qube.Domain(null);
-        var ns = naming.NamespaceOf(domain);
+        var ns = naming.NamespaceOf(qube.Domain(null));
         await shell.DeleteNamespaceAsync(ns, ct).ConfigureAwait(false);
         // A client's lo comes up in its link's batch.
         await shell.CreateNamespaceAsync(ns, ct, loopbackLater: qube.NetVm is not null).ConfigureAwait(false);
+        lock (_qubes)
+            _qubes[qube.Name] = qube;
+        return ns;
+    }, ct);
+
+    /// <summary>
+    /// A created qube's network: a netvm's forwarding and tables (and the uplink at the edge), its link to its netvm,
+    /// and its chain there when its rules are known (until then the netvm forwards nothing for it). Saved for a
+    /// later qubesd. On failure the caller releases the qube.
+    /// </summary>
+    public Task WireAsync(SandboxNetworkSpec qube, CancellationToken ct) => Locked(async () =>
+    {
+        if (qube.ProvidesNetwork)
+        {
+            var self = qube.Domain(qube.NetVm);
+            await shell.SetUpNetVmAsync(NetworkPlanner.PlanNetVm(self, naming, qube.NetVm is null ? uplink?.Dns ?? [] : []), ct).ConfigureAwait(false);
+            if (qube.NetVm is null && uplink is not null)
+                await shell.LinkUplinkAsync(NetworkPlanner.PlanUplink(self, naming, uplink.Namespace, uplink.UplinkAddress, uplink.NetVmAddress, uplink.PrefixLength), ct)
+                    .ConfigureAwait(false);
+        }
+        if (qube.NetVm is { } netVm)
+            await LinkLockedAsync(qube.Name, netVm, ct).ConfigureAwait(false);
+        await SaveAsync(qube, ct).ConfigureAwait(false);
+        return true;
+    }, ct);
+
+    /// <summary><see cref="CreateAsync"/> then <see cref="WireAsync"/>; on failure nothing of the qube is left.</summary>
+    public async Task<string> PrepareAsync(SandboxNetworkSpec qube, CancellationToken ct)
+    {
+        var ns = await CreateAsync(qube, ct).ConfigureAwait(false);
         try
         {
-            lock (_qubes)
-                _qubes[qube.Name] = qube;
-            if (qube.ProvidesNetwork)
-            {
-                var self = qube.Domain(qube.NetVm);
-                await shell.SetUpNetVmAsync(NetworkPlanner.PlanNetVm(self, naming, qube.NetVm is null ? uplink?.Dns ?? [] : []), ct).ConfigureAwait(false);
-                if (qube.NetVm is null && uplink is not null)
-                    await shell.LinkUplinkAsync(NetworkPlanner.PlanUplink(self, naming, uplink.Namespace, uplink.UplinkAddress, uplink.NetVmAddress, uplink.PrefixLength), ct)
-                        .ConfigureAwait(false);
-            }
-            if (qube.NetVm is { } netVm)
-                await LinkLockedAsync(qube.Name, netVm, ct).ConfigureAwait(false);
-            await SaveAsync(qube, ct).ConfigureAwait(false);
+            await WireAsync(qube, ct).ConfigureAwait(false);
             return ns;
         }
         catch
         {
-            lock (_qubes)
-            {
-                _qubes.Remove(qube.Name);
-                _links.Remove(qube.Name);
-            }
-            await shell.DeleteNamespaceAsync(ns, CancellationToken.None).ConfigureAwait(false);
+            await ReleaseAsync(qube.Name, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
-    }, ct);
+    }
 
     /// <summary>
     /// After a qube's sandbox is gone: its chain at its netvm and its namespace (with its veth pairs; a netvm's clients
@@ -118,7 +129,9 @@ public sealed class SandboxNetwork(
             await shell.UnlinkAsync(link, ct).ConfigureAwait(false);
         if (qube is not null)
             await shell.DeleteNamespaceAsync(NamespaceOf(qube), ct).ConfigureAwait(false);
-        File.Delete(SpecFile(name));
+        // A disposable's directory is gone with it by now; File.Delete throws for a missing directory.
+        if (File.Exists(SpecFile(name)))
+            File.Delete(SpecFile(name));
         return true;
     }, ct);
 

@@ -38,6 +38,11 @@ public sealed class SandboxBackendTests : IAsyncLifetime
         var spec = Spec(_t.Name("be"));
         await _backend.StartAsync(spec, CancellationToken.None);
         Assert.Equal([new RunningDomain(spec.Uuid, spec.Name, PowerState.Running)], await _backend.ListDomainsAsync(CancellationToken.None));
+        // maxmem (256 MiB) and vcpus (1) are the cgroup's limits.
+        var limits = _t.Cgroups.Limits(spec.Name, 256L << 20, 512, vcpus: 1).ToDictionary(l => Path.GetFileName(l.File), l => l.File);
+        Assert.Equal((256L << 20).ToString(), File.ReadAllText(limits[_t.Cgroups.Version == Cgroups.CgroupVersion.V1 ? "memory.limit_in_bytes" : "memory.max"]).Trim());
+        Assert.Equal(_t.Cgroups.Version == Cgroups.CgroupVersion.V1 ? "100000" : "100000 100000",
+            File.ReadAllText(limits[_t.Cgroups.Version == Cgroups.CgroupVersion.V1 ? "cpu.cfs_quota_us" : "cpu.max"]).Trim());
         await _backend.PauseAsync(spec.Name, CancellationToken.None);
         Assert.Equal(PowerState.Paused, Assert.Single(await _backend.ListDomainsAsync(CancellationToken.None)).State);
         Assert.False(await _backend.SuspendAsync(spec.Name, CancellationToken.None)); // no S3: paused instead
@@ -116,5 +121,16 @@ public sealed class SandboxBackendTests : IAsyncLifetime
             Process.Start("losetup", ["-d", loop])!.WaitForExit();
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public async Task A_disposable_is_killed_without_error_and_leaves_nothing_and_a_second_kill_is_harmless()
+    {
+        var spec = Spec(_t.Name("disp")) with { Class = QubeClass.DispVM, Template = "default-dvm", RootTemplate = TestStorage.Template, DispId = 77, Ip = "10.138.0.77" };
+        await _backend.StartAsync(spec, CancellationToken.None);
+        await _backend.KillAsync(spec.Name, CancellationToken.None);
+        Assert.False(Directory.Exists(Path.Combine(_t.Storage, "qubes", spec.Name)), "nothing of the disposable is left");
+        Assert.DoesNotContain(await new LinuxNetwork().ListNamespacesAsync(), _naming.Owns);
+        await _backend.KillAsync(spec.Name, CancellationToken.None);
     }
 }

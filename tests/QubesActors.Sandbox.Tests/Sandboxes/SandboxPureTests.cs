@@ -13,7 +13,9 @@ public sealed class SandboxPureTests
     public void Cgroup_v1_uses_one_directory_per_controller_and_v2_one_with_its_own_knobs()
     {
         var v1 = new CgroupLayout(CgroupVersion.V1, "/cg", "qa");
-        Assert.Equal(["/cg/freezer/qa/work", "/cg/memory/qa/work", "/cg/pids/qa/work"], v1.Directories("work"));
+        Assert.Equal(["/cg/freezer/qa/work", "/cg/memory/qa/work", "/cg/pids/qa/work", "/cg/cpu/qa/work"], v1.Directories("work"));
+        Assert.Contains(("/cg/cpu/qa/work/cpu.cfs_quota_us", "200000"), v1.Limits("work", 1048576, 64, vcpus: 2));
+        Assert.DoesNotContain(v1.Limits("work", 1048576, 64), l => l.File.Contains("cpu.", StringComparison.Ordinal));
         Assert.Equal(("/cg/freezer/qa/work/freezer.state", "FROZEN", "THAWED"), v1.Freezer("work"));
         Assert.Contains(("/cg/memory/qa/work/memory.limit_in_bytes", "1048576"), v1.Limits("work", 1048576, 64));
         Assert.Contains(("/cg/pids/qa/work/pids.max", "64"), v1.Limits("work", 1048576, 64));
@@ -23,6 +25,7 @@ public sealed class SandboxPureTests
         Assert.Equal(("/cg/qa/work/cgroup.freeze", "1", "0"), v2.Freezer("work"));
         Assert.Contains(("/cg/qa/work/memory.max", "1048576"), v2.Limits("work", 1048576, 64));
         Assert.Contains(("/cg/qa/work/memory.swap.max", "0"), v2.Limits("work", 1048576, 64));
+        Assert.Contains(("/cg/qa/work/cpu.max", "100000 100000"), v2.Limits("work", 1048576, 64, vcpus: 1));
         Assert.Equal(["/cg/qa/work/cgroup.procs"], v2.ProcsFiles("work"));
     }
 
