@@ -139,7 +139,7 @@ public sealed class QvmQrexecTests(QvmQrexecFixture fixture) : IClassFixture<Qvm
         Assert.Contains("CapEff:\t0000000000000000", template.Out, StringComparison.Ordinal);
     }
 
-    [Fact(Skip = "qubesd bug: killing a disposable on the sandbox backend fails (SandboxNetwork.ReleaseAsync deletes qubes/<disp>/network.json after the disposable's directory is gone: DirectoryNotFoundException), so the qube stays Running in the collection with a dead sandbox")]
+    [Fact]
     public async Task Run_dispvm_leaves_no_disposable_in_the_collection()
     {
         var before = await Disposables();
@@ -162,9 +162,9 @@ public sealed class QvmQrexecTests(QvmQrexecFixture fixture) : IClassFixture<Qvm
         Assert.NotEmpty(fixture.Sandbox.Processes()[name]);
         await cts.CancelAsync();
         Assert.Equal(130, await run);
-        // qubesd saw the caller go: the service and the disposable's sandbox are killed (its removal from the
-        // collection is blocked by the qubesd bug of Run_dispvm_leaves_no_disposable_in_the_collection).
-        await AdminDaemonFixture.WaitUntilAsync(() => Task.FromResult(fixture.Sandbox.Processes().GetValueOrDefault(name) is null or { Count: 0 }));
+        // qubesd saw the caller go: the service and the disposable are killed, and the disposable removed.
+        await AdminDaemonFixture.WaitUntilAsync(async () => await State(name) == "absent");
+        Assert.Empty(fixture.Sandbox.Processes().GetValueOrDefault(name) ?? []);
     }
 
     [Fact]
@@ -246,6 +246,6 @@ public sealed class QvmQrexecTests(QvmQrexecFixture fixture) : IClassFixture<Qvm
         var match = System.Text.RegularExpressions.Regex.Match(dvm.Out, "^opened report.txt in (disp[0-9]+)\nthe content\n$");
         Assert.True(match.Success, dvm.ToString());
         Assert.DoesNotContain(match.Groups[1].Value, before);
-        await AdminDaemonFixture.WaitUntilAsync(() => Task.FromResult(fixture.Sandbox.Processes().GetValueOrDefault(match.Groups[1].Value) is null or { Count: 0 }));
+        await AdminDaemonFixture.WaitUntilAsync(async () => await State(match.Groups[1].Value) == "absent");
     }
 }
