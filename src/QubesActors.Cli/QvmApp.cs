@@ -17,6 +17,7 @@ public static class QvmApp
     {
         var root = new RootCommand("qvm: manage qubes through qubesd's Admin API");
         root.Options.Add(Qvm.SocketOption());
+        root.Options.Add(Qvm.QrexecSocketOption());
         // Commands are added here, one static class per command under Commands/ and Shell/.
         root.Subcommands.Add(LsCommand.Create(context));
         root.Subcommands.Add(CreateCommand.Create(context));
@@ -39,6 +40,10 @@ public static class QvmApp
         root.Subcommands.Add(DeviceCommand.CreateAlias(context, "pci"));
         root.Subcommands.Add(EventsCommand.Create(context));
         root.Subcommands.Add(RunCommand.Create(context));
+        root.Subcommands.Add(CopyToVmCommand.Create(context, move: false));
+        root.Subcommands.Add(CopyToVmCommand.Create(context, move: true));
+        root.Subcommands.Add(OpenInVmCommand.Create(context, disposable: false));
+        root.Subcommands.Add(OpenInVmCommand.Create(context, disposable: true));
         root.Subcommands.Add(CallCommand.Create(context));
         root.Subcommands.Add(PolicyCommand.Create(context));
         root.Subcommands.Add(ShellCommand.Create(context));

@@ -12,6 +12,12 @@ public sealed class Invocation(ParseResult parse, QvmContext context, Cancellati
     public CancellationToken Ct { get; } = ct;
     public QubesApi Api { get; } = new(parse.GetValue<string?>(Qvm.SocketOptionName) is { Length: > 0 } s ? s : context.SocketPath);
 
+    /// <summary>dom0's qrexec socket: --qrexec-socket, else $QUBESD_QREXEC_SOCKET, else qrexec.sock beside the Admin API socket.</summary>
+    public string QrexecSocketPath =>
+        Parse.GetValue<string?>(Qvm.QrexecSocketOptionName) is { Length: > 0 } s ? s
+        : Context.QrexecSocketPath is { Length: > 0 } c ? c
+        : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(Api.SocketPath)) ?? ".", QvmContext.DefaultQrexecSocketName);
+
     public IAnsiConsole Out => Context.Out;
     public TextWriter Error => Context.Error;
 

@@ -7,6 +7,7 @@ namespace QubesActors.Cli.Infrastructure;
 public static class Qvm
 {
     public const string SocketOptionName = "--socket";
+    public const string QrexecSocketOptionName = "--qrexec-socket";
 
     public const int ExitOk = 0;
     public const int ExitError = 1;
@@ -19,6 +20,13 @@ public static class Qvm
     public static Option<string?> SocketOption() => new(SocketOptionName)
     {
         Description = $"qubesd's Admin API socket (default: ${QvmContext.SocketVariable}, else {QvmContext.DefaultSocket})",
+        Recursive = true,
+    };
+
+    /// <summary>The global <c>--qrexec-socket</c> option (qvm run, copy-to-vm, open-in-vm): dom0's qrexec socket.</summary>
+    public static Option<string?> QrexecSocketOption() => new(QrexecSocketOptionName)
+    {
+        Description = $"qubesd's dom0 qrexec socket (default: ${QvmContext.QrexecSocketVariable}, else {QvmContext.DefaultQrexecSocketName} beside the Admin API socket)",
         Recursive = true,
     };
 

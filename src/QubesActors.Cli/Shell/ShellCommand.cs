@@ -37,6 +37,9 @@ public static class ShellCommand
 
     private static async Task<int> RunAsync(QvmContext context, string? historyFile, bool errExit)
     {
+        // stdin is the shell's own (its lines): qvm run --pass-io inside the shell forwards none, and so never leaves
+        // a read pending on the terminal that would steal the next line's keys.
+        context.StandardInput = null;
         // The editor draws with ANSI sequences: a terminal on both sides, and not one that declares it cannot.
         var interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") != "dumb";
         var data = new DaemonCompletionData(() => context.Client);

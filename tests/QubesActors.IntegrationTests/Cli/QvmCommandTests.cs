@@ -333,7 +333,7 @@ public sealed class QvmCommandTests(AdminDaemonFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task Run_dispvm_creates_and_starts_a_disposable_and_cleans_up_when_a_command_cannot_run()
+    public async Task Run_dispvm_creates_and_starts_a_disposable_and_a_command_needs_the_dom0_qrexec_socket()
     {
         var run = await Qvm("run", "--dispvm");
         Assert.True(run.ExitCode == 0, run.ToString());
@@ -341,12 +341,15 @@ public sealed class QvmCommandTests(AdminDaemonFixture fixture) : IClassFixture<
         Assert.Matches("^disp[0-9]+$", name);
         Assert.Equal([$"{name}|Running|DispVM|default-dvm|True"], (await Qvm("ls", "--raw-data", "-O", "name,state,class,template,auto_cleanup", name)).OutLines);
         Assert.Equal(0, (await Qvm("kill", name)).ExitCode);
+        await AdminDaemonFixture.WaitUntilAsync(async () => (await Qvm("check", "-q", name)).ExitCode == 1);
 
+        // The simulated backend has no qrexec: refused before any qube is created or started.
+        var before = (await Qvm("ls", "--raw-list")).OutLines;
         var command = await Qvm("run", "--dispvm=default-dvm", "xterm");
         Assert.Equal(1, command.ExitCode);
-        Assert.Contains("sandbox backend", command.Err, StringComparison.Ordinal);
-        var second = command.Out.Trim();
-        await AdminDaemonFixture.WaitUntilAsync(async () => (await Qvm("check", "-q", second)).ExitCode == 1);
+        Assert.Contains("qrexec socket", command.Err, StringComparison.Ordinal);
+        Assert.Contains("--backend sandbox", command.Err, StringComparison.Ordinal);
+        Assert.Equal(before, (await Qvm("ls", "--raw-list")).OutLines);
 
         var plain = await Qvm("run", "work", "xterm");
         Assert.Equal(1, plain.ExitCode);
