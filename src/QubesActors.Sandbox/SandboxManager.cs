@@ -91,7 +91,12 @@ public sealed class SandboxManager(string storage, CgroupLayout cgroups, TimeSpa
                 info.ArgumentList.Add(a);
             _running[spec.Name] = running;
             ChannelOpened?.Invoke(spec.Name, running.Channel);
-            var process = Process.Start(info) ?? throw new SandboxException($"sandbox {spec.Name}: bwrap did not start");
+            // Started by a thread inside the qube's network namespace: the launcher, bwrap and the qube inherit it,
+            // without an `ip netns exec` process on the way.
+            var process = (spec.NetNamespace is { } ns
+                              ? Network.NetNamespaces.In(Path.Combine(Network.NetNamespaces.Directory, ns), () => Process.Start(info))
+                              : Process.Start(info))
+                          ?? throw new SandboxException($"sandbox {spec.Name}: bwrap did not start");
             _ = WatchAsync(spec.Name, running, process);
             await WaitReadyAsync(spec.Name, running, process, ct).ConfigureAwait(false);
         }

@@ -3,8 +3,8 @@ namespace QubesActors.Sandbox.Launch;
 /// <summary>
 /// The command line that starts one sandbox (pure). A shell first writes its own pid into the sandbox's cgroup(s),
 /// so bubblewrap and everything it starts are accounted and frozen together, then becomes bubblewrap: new pid, mount,
-/// uts and ipc namespaces; the network namespace of its netvm link (<paramref name="NetNamespace"/>, joined with
-/// <c>ip netns exec</c>) or a new empty one (a qube without netvm has no network at all, only lo); its root, <c>/rw</c>
+/// uts and ipc namespaces; the network namespace of its netvm link (<paramref name="NetNamespace"/>: the launcher is
+/// started in it, see <see cref="SandboxManager"/>; bubblewrap keeps it) or a new empty one (a qube without netvm has no network at all, only lo); its root, <c>/rw</c>
 /// and the control directory bound in, the guest bundle (<paramref name="GuestBin"/>: qrexec-client-vm, qvm-copy, ...)
 /// read-only at <c>/run/qubes/bin</c> and on PATH; no capabilities (<c>--cap-drop ALL</c>; bubblewrap always sets
 /// no_new_privs); its own session. No <c>--die-with-parent</c>: sandboxes outlive qubesd and are re-adopted.
@@ -20,8 +20,7 @@ public sealed record BwrapCommand(
     string? GuestBin = null,
     string Init = "/sbin/qubes-init",
     string Bwrap = "/usr/bin/bwrap",
-    string Shell = "/bin/sh",
-    string Ip = "/usr/sbin/ip")
+    string Shell = "/bin/sh")
 {
     /// <summary>The mount point of the control directory inside the sandbox.</summary>
     public const string RunInside = "/run/qubes";
@@ -40,8 +39,6 @@ public sealed record BwrapCommand(
         };
         args.AddRange(CgroupProcsFiles);
         args.Add("--");
-        if (NetNamespace is not null)
-            args.AddRange([Ip, "netns", "exec", NetNamespace]);
         args.AddRange([Bwrap, "--unshare-pid", "--unshare-uts", "--unshare-ipc"]);
         if (NetNamespace is null)
             args.Add("--unshare-net");

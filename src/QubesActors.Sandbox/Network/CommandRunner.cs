@@ -15,7 +15,9 @@ public sealed class NetworkCommandException(string message, int exitCode, string
 /// </summary>
 internal static class CommandRunner
 {
-    public static async Task<string> RunAsync(string file, IReadOnlyList<string> arguments, string? standardInput, CancellationToken cancellationToken)
+    /// <param name="netNamespace">A named network namespace to start the command in (by a thread that joined it), or null.</param>
+    public static async Task<string> RunAsync(string file, IReadOnlyList<string> arguments, string? standardInput, CancellationToken cancellationToken,
+        string? netNamespace = null)
     {
         var start = new ProcessStartInfo(file)
         {
@@ -27,7 +29,18 @@ internal static class CommandRunner
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        Process? started;
+        try
+        {
+            started = netNamespace is null
+                ? Process.Start(start)
+                : NetNamespaces.In(Path.Combine(NetNamespaces.Directory, netNamespace), () => Process.Start(start));
+        }
+        catch (IOException e)
+        {
+            throw new NetworkCommandException($"`{string.Join(' ', arguments.Prepend(file))}` in network namespace {netNamespace}: {e.Message}", -1, e.Message);
+        }
+        using var process = started ?? throw new InvalidOperationException($"could not start {file}");
         var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
         try

@@ -7,8 +7,11 @@ namespace QubesActors.Sandbox.Network;
 /// addresses and routes (<c>ip -n NS -batch</c>, one process per namespace), sysctls and nftables
 /// (<c>ip netns exec NS nft -f -</c>). Needs root. Every decision is in the plans; this class only runs them.
 /// </summary>
-public sealed class LinuxNetwork(string ipPath = "ip")
+public sealed class LinuxNetwork(string ipPath = "ip", string? nftPath = null)
 {
+    // Absolute when it is where Debian puts it: root's PATH does not always hold /usr/sbin.
+    private readonly string nftPath = nftPath ?? (File.Exists("/usr/sbin/nft") ? "/usr/sbin/nft" : "nft");
+
     /// <summary>
     /// Creates an empty namespace with only <c>lo</c> up: what a qube without a netvm keeps. With
     /// <paramref name="loopbackLater"/> the caller brings <c>lo</c> up itself (in <see cref="LinkAsync"/>'s batch:
@@ -16,6 +19,12 @@ public sealed class LinuxNetwork(string ipPath = "ip")
     /// </summary>
     public async Task CreateNamespaceAsync(string namespaceName, CancellationToken cancellationToken = default, bool loopbackLater = false)
     {
+        // Without a process once /run/netns is set up (the first `ip netns add` on a machine does that).
+        if (NetNamespaces.DirectoryReady())
+        {
+            NetNamespaces.Create(namespaceName);
+            return;
+        }
         await Ip(["netns", "add", namespaceName], null, cancellationToken).ConfigureAwait(false);
         if (!loopbackLater)
             await Ip(["-n", namespaceName, "link", "set", "lo", "up"], null, cancellationToken).ConfigureAwait(false);
@@ -29,7 +38,14 @@ public sealed class LinuxNetwork(string ipPath = "ip")
     {
         if (!NamespaceExists(namespaceName))
             return;
-        await Ip(["netns", "del", namespaceName], null, cancellationToken).ConfigureAwait(false);
+        // What `ip netns del` does: detach the bind mount, remove the file; the namespace ends with its last user.
+        var path = Path.Combine(NetNamespaces.Directory, namespaceName);
+        if (Native.Umount2(path, Native.MntDetach) != 0)
+        {
+            await Ip(["netns", "del", namespaceName], null, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        File.Delete(path);
     }
 
     public async Task<IReadOnlySet<string>> ListNamespacesAsync(CancellationToken cancellationToken = default)
@@ -55,7 +71,12 @@ public sealed class LinuxNetwork(string ipPath = "ip")
     public async Task SetUpNetVmAsync(NetVmPlan netVm, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(netVm);
-        await Ip(["netns", "exec", netVm.Namespace, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], null, cancellationToken).ConfigureAwait(false);
+        // A net sysctl belongs to the namespace of whoever opens it: written by a thread in the netvm's namespace.
+        NetNamespaces.In(Path.Combine(NetNamespaces.Directory, netVm.Namespace), () =>
+        {
+            File.WriteAllText("/proc/sys/net/ipv4/ip_forward", "1");
+            return true;
+        });
         await NftAsync(netVm.Namespace, FirewallCompiler.NetVmBaseScript(netVm), cancellationToken).ConfigureAwait(false);
     }
 
@@ -126,11 +147,11 @@ public sealed class LinuxNetwork(string ipPath = "ip")
 
     /// <summary>Runs an nft script inside a namespace.</summary>
     public Task NftAsync(string namespaceName, string script, CancellationToken cancellationToken = default) =>
-        Ip(["netns", "exec", namespaceName, "nft", "-f", "-"], script, cancellationToken);
+        CommandRunner.RunAsync(nftPath, ["-f", "-"], script, cancellationToken, netNamespace: namespaceName);
 
     /// <summary>The ruleset of a namespace, for inspection and tests.</summary>
     public Task<string> ListRulesetAsync(string namespaceName, CancellationToken cancellationToken = default) =>
-        Ip(["netns", "exec", namespaceName, "nft", "list", "ruleset"], null, cancellationToken);
+        CommandRunner.RunAsync(nftPath, ["list", "ruleset"], null, cancellationToken, netNamespace: namespaceName);
 
     private Task<string> Ip(IReadOnlyList<string> arguments, string? standardInput, CancellationToken cancellationToken) =>
         CommandRunner.RunAsync(ipPath, arguments, standardInput, cancellationToken);

@@ -226,14 +226,15 @@ public sealed class SandboxNetwork(
         }
         if (old is not null)
             await shell.UnlinkAsync(old, ct).ConfigureAwait(false);
-        await shell.LinkAsync(link, ct).ConfigureAwait(false);
         lock (_qubes)
         {
             _links[client] = link;
             if (_qubes.TryGetValue(client, out var spec))
                 _qubes[client] = spec with { NetVm = netVm };
         }
-        await ApplyChainLockedAsync(netVm, client, ct).ConfigureAwait(false);
+        // The chain names the vif and the address, not a live interface: it is loaded while the link is made. Nothing
+        // passes before both are done (no map entry, no route), and a failure of either fails the attach.
+        await Task.WhenAll(shell.LinkAsync(link, ct), ApplyChainLockedAsync(netVm, client, ct)).ConfigureAwait(false);
     }
 
     private async Task<CompiledClientChain?> ApplyChainLockedAsync(string netVm, string client, CancellationToken ct)

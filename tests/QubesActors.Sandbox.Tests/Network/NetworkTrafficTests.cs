@@ -278,9 +278,22 @@ public sealed class NetworkTrafficTests(RealNetworkFixture fixture)
     public async Task Shell_errors_carry_the_command_and_stderr()
     {
         RequireRootAndTools();
-        var error = await Assert.ThrowsAsync<NetworkCommandException>(() => new LinuxNetwork().NftAsync("qt-no-such-namespace-x", "add table inet t\n"));
-        Assert.Contains("netns exec qt-no-such-namespace-x", error.Message, StringComparison.Ordinal);
-        Assert.False(string.IsNullOrWhiteSpace(error.StandardError));
+        var shell = new LinuxNetwork();
+        var missing = await Assert.ThrowsAsync<NetworkCommandException>(() => shell.NftAsync("qt-no-such-namespace-x", "add table inet t\n"));
+        Assert.Contains("nft -f - ` in network namespace qt-no-such-namespace-x".Replace(" `", "`"), missing.Message, StringComparison.Ordinal);
+        var ns = "qt-err-" + Guid.NewGuid().ToString("N")[..6];
+        await shell.CreateNamespaceAsync(ns);
+        try
+        {
+            var error = await Assert.ThrowsAsync<NetworkCommandException>(() => shell.NftAsync(ns, "add tabel inet t\n"));
+            Assert.Contains("nft -f -", error.Message, StringComparison.Ordinal);
+            Assert.Contains("add tabel inet t", error.Message, StringComparison.Ordinal); // the script is in the message
+            Assert.False(string.IsNullOrWhiteSpace(error.StandardError));
+        }
+        finally
+        {
+            await shell.DeleteNamespaceAsync(ns);
+        }
     }
 
     private static Task<string> ListChainAsync(TestNetwork net, LinkPlan link) =>
