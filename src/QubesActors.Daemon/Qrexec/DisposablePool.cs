@@ -27,6 +27,9 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
     /// <summary>How often the pool checks its templates without being woken (a feature changed by hand, a preloaded one gone).</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long after a hand-out the list is updated and a replacement started.</summary>
+    public TimeSpan ReplaceAfter { get; init; } = TimeSpan.FromSeconds(1);
+
     public void Start() => _loop = Task.Run(LoopAsync);
 
     /// <summary>Refill now (after a take, a feature change).</summary>
@@ -57,7 +60,10 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
             _gate.Release();
         }
         var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader), ct).ConfigureAwait(false);
-        _ = Task.Run(() => ForgetTakenAsync(template, ready), CancellationToken.None);
+        // The list and the replacement wait until the call has got going: on 2 cores, starting a disposable beside
+        // the call being served would slow exactly the call the pool is there to speed up.
+        _ = Task.Delay(ReplaceAfter, _stopping.Token).ContinueWith(_ => ForgetTakenAsync(template, ready), CancellationToken.None,
+            TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).Unwrap();
         if (unpaused is QubesProtocol.Refused refused)
         {
             log.LogWarning("preloaded disposable {Name} cannot be unpaused: {Error}", ready, refused.Error.Message);
@@ -122,6 +128,9 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
             {
                 state = await SnapshotAsync(ct).ConfigureAwait(false);
                 if (state.Find(tpl.Name) is not { } current)
+                    continue;
+                // One was just handed out: its list update and replacement come with ForgetTakenAsync.
+                if (Listed(current).Any(_taken.Contains))
                     continue;
                 var alive = Listed(current).Where(n => !_taken.Contains(n) && state.Find(n) is { Class: QubeClass.DispVM, Power: PowerState.Paused }).ToList();
                 foreach (var extra in alive.Skip(max).ToList())
