@@ -217,8 +217,9 @@ public static class SandboxNetBench
             if (listed.IsOk && listed.OkText.Trim().Length > 0)
             {
                 var name = listed.OkText.Trim().Split(' ')[0];
-                var list = (await client.CallAsync("admin.vm.List", name)).OkText;
-                if (list.Contains("state=Paused", StringComparison.Ordinal))
+                // The list lags a hand-out by a second: a name there may be gone already.
+                var list = await client.CallAsync("admin.vm.List", name);
+                if (list.IsOk && list.OkText.Contains("state=Paused", StringComparison.Ordinal))
                     return;
             }
             await Task.Delay(20);
