@@ -27,6 +27,9 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
     /// <summary>How often the pool checks its templates without being woken (a feature changed by hand, a preloaded one gone).</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Parks the service launcher of a preloaded disposable's one call (QrexecServiceRunner.PrepareSlot).</summary>
+    public Action<string>? PrepareSlot { get; set; }
+
     /// <summary>How long after a hand-out the list is updated and a replacement started.</summary>
     public TimeSpan ReplaceAfter { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -188,6 +191,18 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
                      new QubesProtocol.PauseQube(name, Preloader),
                  })
         {
+            if (step is QubesProtocol.PauseQube && PrepareSlot is { } prepare)
+            {
+                try
+                {
+                    prepare(name);
+                }
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                {
+                    // The call will launch its service the usual way.
+                    log.LogWarning("preloaded disposable {Name}: no parked service launcher: {Error}", name, e.Message);
+                }
+            }
             if (await SendAsync(step, ct).ConfigureAwait(false) is QubesProtocol.Refused refused)
             {
                 log.LogWarning("cannot preload disposable {Name}: {Error}", name, refused.Error.Message);

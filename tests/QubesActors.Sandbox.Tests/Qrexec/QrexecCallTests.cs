@@ -324,4 +324,32 @@ public sealed class QrexecCallTests : IAsyncLifetime
         {
         }
     }
+
+    [Fact]
+    public async Task A_parked_launcher_runs_the_call_it_is_given_with_the_calls_identity_and_input_even_after_a_pause()
+    {
+        _q.InstallService("test.Who", "echo \"from=$QREXEC_REMOTE_DOMAIN arg=$QREXEC_SERVICE_ARGUMENT full=$QREXEC_SERVICE_FULL_NAME\"; echo \"pid=$$\" >&2; cat");
+        var target = await _q.Start("slot");
+        _q.Service.Runner.PrepareSlot(target);
+        // The parked launcher, in the qube: its pid there is the pid the service will have (it execs in place).
+        string? parked = null;
+        for (var i = 0; i < 200 && parked is null; i++, await Task.Delay(10))
+            parked = File.ReadAllLines(_q.T.Cgroups.PidsFile(target))
+                .Where(pid => File.Exists($"/proc/{pid}/cmdline") && File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is ["/proc/self/fd/3", "slot", ""])
+                .Select(pid => File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("NSpid:", StringComparison.Ordinal)).Split('\t')[^1])
+                .FirstOrDefault();
+        Assert.NotNull(parked);
+        // A preloaded disposable is frozen with its parked launcher and thawed when taken.
+        _q.T.Manager.Pause(target);
+        _q.T.Manager.Unpause(target);
+        var result = await _q.FromDom0(target, "test.Who", "x1", stdin: "input line 1\ninput line 2\n");
+        Assert.True(result.Code == 0, result.ToString());
+        // The call line is consumed byte by byte: all of the call's own input reaches the service.
+        Assert.Equal("from=dom0 arg=x1 full=test.Who+x1\ninput line 1\ninput line 2\n", result.Out);
+        Assert.Equal($"pid={parked}\n", result.Err); // the parked launcher ran it
+        // The slot is used once: the next call launches as usual, with its own identity.
+        var again = await _q.FromDom0(target, "test.Who", "", stdin: "");
+        Assert.Equal("from=dom0 arg= full=test.Who\n", again.Out);
+        Assert.NotEqual($"pid={parked}\n", again.Err);
+    }
 }

@@ -7,8 +7,11 @@
  *   - sets no_new_privs and drops every capability (bounding, ambient, inheritable, permitted, effective),
  *   - changes to $HOME (else /),
  *   - and only then looks at the qube's files: `service NAME ARG` runs /etc/qubes-rpc/NAME+ARG, else
- *     /etc/qubes-rpc/NAME (exit 127 with a message when neither exists); `exec CMD ARGS...` runs a command.
- * The environment is the one qubesd set (it is cleared on the host side).
+ *     /etc/qubes-rpc/NAME (exit 127 with a message when neither exists); `exec CMD ARGS...` runs a command;
+ *     `slot` waits for its call: the first line of stdin, `NAME<TAB>ARG<TAB>CALLER`, read a byte at a time so the
+ *     call's own input stays in the pipe, then runs that service as `service` would (a preloaded disposable keeps
+ *     one parked, so a call does not wait for the launch: docs/qrexec.md).
+ * The environment is the one qubesd set (it is cleared on the host side); a slot adds the call's variables.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -76,16 +79,56 @@ int main(int argc, char **argv)
         if (chdir("/") < 0)
             fail("chdir");
 
+    char request[1024];
+    const char *name = NULL, *arg = NULL;
+    if (argc == 2 && strcmp(argv[1], "slot") == 0) {
+        size_t n = 0;
+        for (;;) {
+            char c;
+            ssize_t r = read(0, &c, 1);
+            if (r == 0)
+                return 0; /* never called: the disposable went */
+            if (r < 0) {
+                if (errno == EINTR)
+                    continue;
+                fail("reading the call");
+            }
+            if (c == '\n')
+                break;
+            if (n + 1 >= sizeof request) {
+                fprintf(stderr, "qrexec: call line too long\n");
+                return 125;
+            }
+            request[n++] = c;
+        }
+        request[n] = 0;
+        char *tab = strchr(request, '\t'), *caller = tab ? strchr(tab + 1, '\t') : NULL;
+        if (!tab || !caller) {
+            fprintf(stderr, "qrexec: malformed call line\n");
+            return 125;
+        }
+        *tab = 0;
+        *caller++ = 0;
+        name = request;
+        arg = tab + 1;
+        char full[sizeof request + 1];
+        snprintf(full, sizeof full, *arg ? "%s+%s" : "%s%s", name, arg);
+        if (setenv("QREXEC_REMOTE_DOMAIN", caller, 1) < 0 || setenv("QREXEC_SERVICE_ARGUMENT", arg, 1) < 0
+            || setenv("QREXEC_SERVICE_FULL_NAME", full, 1) < 0)
+            fail("setenv");
+    } else if (argc == 4 && strcmp(argv[1], "service") == 0) {
+        name = argv[2];
+        arg = argv[3];
+    }
     if (argc >= 3 && strcmp(argv[1], "exec") == 0) {
         execvp(argv[2], argv + 2);
         fprintf(stderr, "qrexec: cannot run %s: %s\n", argv[2], strerror(errno));
         return 127;
     }
-    if (argc != 4 || strcmp(argv[1], "service") != 0) {
-        fprintf(stderr, "usage: qrexec-service-exec service NAME ARG | exec CMD [ARGS...]\n");
+    if (!name) {
+        fprintf(stderr, "usage: qrexec-service-exec service NAME ARG | slot | exec CMD [ARGS...]\n");
         return 125;
     }
-    const char *name = argv[2], *arg = argv[3];
     /* qubesd validated both; a '/' would leave the directory. */
     if (strchr(name, '/') || strchr(arg, '/') || !*name) {
         fprintf(stderr, "qrexec: invalid service name\n");
