@@ -32,6 +32,8 @@ public static class FirewallCompiler
     public const string Table = "qubes-firewall";
     public const string NatTable = "qubes-nat";
     public const string ClientMap = "clients";
+    public const string VirtualDnsSet = "virtual-dns";
+    public const string DnsProtocolsSet = "dns-protocols";
     private const string T = "inet " + Table;
 
     /// <summary>The DNS names the active rules name: resolve these, then <see cref="CompileClientChain"/>.</summary>
@@ -122,11 +124,15 @@ public static class FirewallCompiler
         sb.Append($"add table {T}\ndelete table {T}\nadd table ip {NatTable}\ndelete table ip {NatTable}\n");
         sb.Append($"table {T} {{\n");
         sb.Append($"  map {ClientMap} {{ type ifname . ipv4_addr : verdict; }}\n");
+        // Named once here rather than as an anonymous set in every client's DNS rule: nft reads every set of the
+        // table before each transaction, and 1,000 clients' anonymous sets made a one-chain update a third slower.
+        sb.Append($"  set {VirtualDnsSet} {{ type ipv4_addr; elements = {Set(VirtualDns.Servers)}; }}\n");
+        sb.Append($"  set {DnsProtocolsSet} {{ type inet_proto; elements = {{ tcp, udp }}; }}\n");
         sb.Append("  chain forward {\n    type filter hook forward priority filter; policy drop;\n");
         sb.Append("    ct state established,related accept\n    ct state invalid drop\n");
         sb.Append($"    iifname {vifs} oifname {vifs} drop\n");
         if (netVm.DropVirtualDns)
-            sb.Append($"    ip daddr {Set(VirtualDns.Servers)} drop\n");
+            sb.Append($"    ip daddr @{VirtualDnsSet} drop\n");
         sb.Append($"    iifname . ip saddr vmap @{ClientMap}\n  }}\n");
         sb.Append("  chain input {\n    type filter hook input priority filter; policy accept;\n");
         sb.Append($"    iifname {vifs} ct state established,related accept\n");
@@ -176,10 +182,10 @@ public static class FirewallCompiler
         {
             if (rule.Proto == FirewallProtocol.Icmp)
                 return (null, "specialtarget=dns with proto=icmp never matches; left out", false);
-            matches.Add(rule.Proto is { } p ? $"meta l4proto {Word(p)}" : "meta l4proto { tcp, udp }");
+            matches.Add(rule.Proto is { } p ? $"meta l4proto {Word(p)}" : $"meta l4proto @{DnsProtocolsSet}");
             matches.Add($"th dport {VirtualDns.Port}");
             // The original destination: the edge netvm has already redirected it to the upstream resolver (DNAT).
-            matches.Add($"ct original ip daddr {Set(clientDns)}");
+            matches.Add(clientDns.SequenceEqual(VirtualDns.Servers) ? $"ct original ip daddr @{VirtualDnsSet}" : $"ct original ip daddr {Set(clientDns)}");
             if (rule.DstPorts is { } dnsPorts)
                 matches.Add($"th dport {Ports(dnsPorts)}");
         }

@@ -113,7 +113,17 @@ public sealed class LinuxNetwork(string ipPath = "ip", string? nftPath = null)
     {
         using (var netVm = RtNetlink.In(link.NetVmNamespace))
         {
-            netVm.AddVeth(link.VifName, link.ClientInterface, link.ClientNamespace);
+            try
+            {
+                netVm.AddVeth(link.VifName, link.ClientInterface, link.ClientNamespace);
+            }
+            catch (NetworkCommandException e) when (e.ExitCode == RtNetlink.Eexist)
+            {
+                // The same qube's previous link: its namespace was deleted a moment ago and the kernel has not yet
+                // destroyed the veth pair in it (that happens asynchronously). The vif's name is this qube's; it goes.
+                netVm.DeleteLink(link.VifName);
+                netVm.AddVeth(link.VifName, link.ClientInterface, link.ClientNamespace);
+            }
             var vif = RtNetlink.IndexOf(link.NetVmNamespace, link.VifName);
             netVm.AddAddress(vif, link.Gateway, link.VifName);
             netVm.Up(vif, link.VifName);

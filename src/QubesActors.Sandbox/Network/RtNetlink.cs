@@ -12,7 +12,8 @@ namespace QubesActors.Sandbox.Network;
 internal sealed partial class RtNetlink : IDisposable
 {
     private const int AfNetlink = 16, SockRaw = 3, SockCloexec = 0x80000, NetlinkRoute = 0, AfInet = 2;
-    private const ushort RtmNewLink = 16, RtmNewAddr = 20, RtmNewRoute = 24, NlmsgError = 2;
+    private const ushort RtmNewLink = 16, RtmDelLink = 17, RtmNewAddr = 20, RtmNewRoute = 24, NlmsgError = 2;
+    public const int Eexist = 17;
     private const ushort NlmFRequest = 1, NlmFAck = 4, NlmFExcl = 0x200, NlmFCreate = 0x400;
     private const ushort IflaIfname = 3, IflaLinkinfo = 18, IflaInfoKind = 1, IflaInfoData = 2, VethInfoPeer = 1, IflaNetNsFd = 28;
     private const ushort IfaAddress = 1, IfaLocal = 2;
@@ -76,6 +77,10 @@ internal sealed partial class RtNetlink : IDisposable
             Close(peerNs);
         }
     }
+
+    /// <summary><c>link del NAME</c> (a veth takes its peer with it).</summary>
+    public void DeleteLink(string name) =>
+        Request(RtmDelLink, 0, new Message().Header(16).String(IflaIfname, name), $"link del {name}");
 
     /// <summary><c>link set INDEX up</c>.</summary>
     public void Up(uint index, string name)

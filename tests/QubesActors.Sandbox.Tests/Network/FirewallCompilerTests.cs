@@ -61,9 +61,9 @@ public sealed class FirewallCompilerTests
     [InlineData("action=drop proto=icmp", "meta l4proto icmp drop")]
     [InlineData("action=accept proto=icmp icmptype=8", "meta l4proto icmp icmp type 8 accept")]
     [InlineData("action=accept dst4=192.168.201.0/24 proto=tcp dstports=443", "ip daddr 192.168.201.0/24 meta l4proto tcp tcp dport 443 accept")]
-    [InlineData("action=accept specialtarget=dns", "meta l4proto { tcp, udp } th dport 53 ct original ip daddr { 10.139.1.1, 10.139.1.2 } accept")]
-    [InlineData("action=accept proto=udp specialtarget=dns", "meta l4proto udp th dport 53 ct original ip daddr { 10.139.1.1, 10.139.1.2 } accept")]
-    [InlineData("action=drop proto=tcp specialtarget=dns", "meta l4proto tcp th dport 53 ct original ip daddr { 10.139.1.1, 10.139.1.2 } drop")]
+    [InlineData("action=accept specialtarget=dns", "meta l4proto @dns-protocols th dport 53 ct original ip daddr @virtual-dns accept")]
+    [InlineData("action=accept proto=udp specialtarget=dns", "meta l4proto udp th dport 53 ct original ip daddr @virtual-dns accept")]
+    [InlineData("action=drop proto=tcp specialtarget=dns", "meta l4proto tcp th dport 53 ct original ip daddr @virtual-dns drop")]
     [InlineData("action=accept proto=tcp dstports=80 comment=web server", "meta l4proto tcp tcp dport 80 accept")]
     public void Rules_compile_to_nft_matches(string rule, string expected) =>
         Assert.Equal([expected, "drop"], RuleLines(Compile(rule)));
@@ -169,7 +169,7 @@ public sealed class FirewallCompilerTests
         Assert.Contains("iifname . ip saddr vmap @clients", edge);
         Assert.Contains("ip daddr 10.139.1.1 meta l4proto { tcp, udp } th dport 53 dnat to 192.168.201.10", edge);
         Assert.Contains("oifname \"eth0\" masquerade", edge);
-        Assert.DoesNotContain("10.139.1.1, 10.139.1.2 } drop", edge);
+        Assert.DoesNotContain("@virtual-dns drop", edge);
 
         var proxy = FirewallCompiler.NetVmBaseScript(plan["sys-firewall"].NetVm!);
         Assert.DoesNotContain("dnat", proxy);
@@ -181,7 +181,7 @@ public sealed class FirewallCompilerTests
     {
         var plan = NetworkPlanner.Plan([new NetworkDomain("sys-net", 2, providesNetwork: true)], new NetworkNaming("qa-"));
         var script = FirewallCompiler.NetVmBaseScript(plan["sys-net"].NetVm!);
-        var drop = script.IndexOf("ip daddr { 10.139.1.1, 10.139.1.2 } drop", StringComparison.Ordinal);
+        var drop = script.IndexOf("ip daddr @virtual-dns drop", StringComparison.Ordinal);
         Assert.True(drop > 0);
         Assert.True(drop < script.IndexOf("vmap @clients", StringComparison.Ordinal));
     }

@@ -112,6 +112,20 @@ public sealed class SandboxBackendNetworkTests : IClassFixture<UplinkFixture>, I
     }
 
     [Fact]
+    public async Task A_qube_restarted_before_the_kernel_destroyed_its_old_veth_gets_a_new_link()
+    {
+        var (_, firewall) = await StartNetVmsAsync();
+        // What a namespace deleted a moment ago can leave for a while (veth pairs are destroyed asynchronously).
+        var firewallNs = _backend.Network.NamespaceOf(new SandboxNetworkSpec(firewall.Name, 3, null, null, true));
+        await RunOkAsync("ip", "-n", firewallNs, "link", "add", "vifq7", "type", "veth", "peer", "name", "stale7");
+        var work = Qube("work", 7, "sys-firewall");
+        await _backend.StartAsync(work, CancellationToken.None);
+        await _backend.ApplyFirewallAsync(firewall.Name, Rules(work, "action=accept"), CancellationToken.None);
+        Assert.True(await ConnectsAsync(work, Internet10, 80));
+        Assert.DoesNotContain("stale7", await RunOkAsync("ip", "-n", firewallNs, "-o", "link"));
+    }
+
+    [Fact]
     public async Task A_qube_without_a_netvm_has_only_loopback()
     {
         await StartNetVmsAsync();
