@@ -112,9 +112,15 @@ public sealed class Cgroup(CgroupLayout layout, string sandbox)
     public IReadOnlyList<int> Pids()
     {
         var file = layout.PidsFile(Sandbox);
-        if (!File.Exists(file))
+        try
+        {
+            return [.. File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => int.Parse(l, CultureInfo.InvariantCulture))];
+        }
+        catch (IOException)
+        {
+            // Not there, or removed while read (ENODEV): the sandbox's end raced this look; it has no processes.
             return [];
-        return [.. File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => int.Parse(l, CultureInfo.InvariantCulture))];
+        }
     }
 
     public bool Exists => Directory.Exists(layout.Directories(Sandbox)[^1]);
