@@ -81,7 +81,19 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
         return RunAsync(target, ["service", service, argument], ServiceExecCommand.Environment(caller, service, argument), stdin, stdout, stderr, ct);
     }
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Process> _slots = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Process> _slots = CreateSlots(manager);
+
+    /// <summary>A slot goes with its qube (killed unused: a preloaded disposable removed, the pool made smaller).</summary>
+    private static System.Collections.Concurrent.ConcurrentDictionary<string, Process> CreateSlots(SandboxManager manager)
+    {
+        var slots = new System.Collections.Concurrent.ConcurrentDictionary<string, Process>(StringComparer.Ordinal);
+        manager.SandboxStopped += exited =>
+        {
+            if (slots.TryRemove(exited.Name, out var slot))
+                slot.Dispose();
+        };
+        return slots;
+    }
 
     /// <summary>
     /// Launches, in <paramref name="target"/>, the service launcher of its next call ahead of time: joined to the
