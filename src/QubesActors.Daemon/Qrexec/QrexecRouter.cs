@@ -19,6 +19,22 @@ public sealed class QrexecRouter(IActorRef qubes, IActorRef policy, TimeSpan tim
 {
     private static readonly Func<int, Task> Nothing = _ => Task.CompletedTask;
 
+    /// <summary>
+    /// The services dom0 answers itself (qubesd is dom0 here). qubes.GetDate is what the shipped policy sends to dom0
+    /// (`qubes.GetDate * @anyvm @anyvm allow target=dom0`): qubes' clock synchronisation reads dom0's UTC time.
+    /// </summary>
+    private static readonly IReadOnlyDictionary<string, Func<Stream, Stream, Stream, CancellationToken, Task<int>>> Dom0Services =
+        new Dictionary<string, Func<Stream, Stream, Stream, CancellationToken, Task<int>>>(StringComparer.Ordinal)
+        {
+            ["qubes.GetDate"] = async (_, stdout, _, ct) =>
+            {
+                // As `date -u -Iseconds`, which the service in a qube prints too.
+                var now = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'+00:00'", System.Globalization.CultureInfo.InvariantCulture);
+                await stdout.WriteAsync(System.Text.Encoding.ASCII.GetBytes(now + "\n"), ct).ConfigureAwait(false);
+                return 0;
+            },
+        };
+
     public async Task<QrexecRoute> RouteAsync(QrexecCall call, CancellationToken ct)
     {
         var request = PolicyRequest.Of(call.FullName, call.Caller, call.Target);
@@ -48,7 +64,9 @@ public sealed class QrexecRouter(IActorRef qubes, IActorRef policy, TimeSpan tim
         if (target.StartsWith("@dispvm:", StringComparison.Ordinal))
             return await DisposableAsync(target["@dispvm:".Length..], caller, ct).ConfigureAwait(false);
         if (target == CollectionState.AdminName)
-            return new QrexecRoute.Denied("dom0 runs no qrexec services here");
+            return Dom0Services.TryGetValue(call.Service, out var service)
+                ? new QrexecRoute.Served(service)
+                : new QrexecRoute.Denied($"dom0 does not serve {call.Service} here (dom0's services: {string.Join(", ", Dom0Services.Keys)})");
 
         var state = await SnapshotAsync(ct).ConfigureAwait(false);
         var qube = target.StartsWith("uuid:", StringComparison.Ordinal) && Guid.TryParse(target["uuid:".Length..], out var uuid)

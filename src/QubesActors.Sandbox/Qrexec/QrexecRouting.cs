@@ -27,6 +27,12 @@ public abstract record QrexecRoute
     /// away or misbehaved, qubesd is stopping, the target was not running), e.g. to destroy a disposable.
     /// </summary>
     public sealed record Allowed(string TargetQube, Func<int, Task> Ended) : QrexecRoute;
+
+    /// <summary>
+    /// Answered by qubesd itself, as dom0's services are in Qubes (e.g. <c>qubes.GetDate</c> to dom0): the delegate gets
+    /// the call's input and output and returns its exit code.
+    /// </summary>
+    public sealed record Served(Func<Stream, Stream, Stream, CancellationToken, Task<int>> Run) : QrexecRoute;
 }
 
 /// <summary>The runtime side of qrexec: policy, starting the target, disposables, journaling.</summary>

@@ -232,6 +232,8 @@ public sealed class QrexecService : IAsyncDisposable
             await refuse(denied.Message).ConfigureAwait(false);
             return null;
         }
+        if (route is QrexecRoute.Served served)
+            return await served.Run(stdin, stdout, stderr, ct).ConfigureAwait(false);
         var allowed = (QrexecRoute.Allowed)route;
         var code = -1;
         try

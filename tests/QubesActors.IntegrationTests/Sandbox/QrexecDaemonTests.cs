@@ -64,6 +64,10 @@ public sealed class QrexecDaemonTests : IAsyncLifetime
         Assert.DoesNotContain("owned", denied.Out);
         Assert.Contains("Request refused", denied.Out + denied.Err);
 
+        // The shipped policy sends qubes.GetDate to dom0, which qubesd answers itself (clock synchronisation).
+        var date = await ShellAsync("work", "qrexec-client-vm @default qubes.GetDate; echo rc=$?");
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\nrc=0\n$", date.Out);
+
         // Asked (qubes.Filecopy to another qube): there is nobody to ask on a headless qubesd, so it is denied.
         var asked = await ShellAsync("work", "qvm-copy-to-vm untrusted /rw/home/report.txt; echo rc=$?");
         Assert.Contains("rc=126", asked.Out);
