@@ -44,9 +44,11 @@ internal static partial class NetNamespaces
     /// Whether <see cref="Directory"/> is set up as <c>ip</c> sets it up (a shared mount point, so a namespace's
     /// bind mount is seen in every mount namespace). Until some <c>ip netns add</c> did it, the caller uses <c>ip</c>.
     /// </summary>
-    public static bool DirectoryReady() =>
-        File.ReadLines("/proc/self/mountinfo").Any(line => line.Split(' ') is [_, _, _, _, Directory, ..] fields
-                                                           && fields.Skip(6).TakeWhile(f => f != "-").Any(f => f.StartsWith("shared:", StringComparison.Ordinal)));
+    public static bool DirectoryReady() => _directoryReady || (_directoryReady = File.ReadLines("/proc/self/mountinfo").Any(line =>
+        line.Split(' ') is [_, _, _, _, Directory, ..] fields && fields.Skip(6).TakeWhile(f => f != "-").Any(f => f.StartsWith("shared:", StringComparison.Ordinal))));
+
+    // Once set up it stays so: no need to read mountinfo (long with many sandboxes' mounts) on every start again.
+    private static volatile bool _directoryReady;
 
     /// <summary>Creates the named namespace <paramref name="name"/> with <c>lo</c> up.</summary>
     public static void Create(string name) => OnOwnThread(() =>

@@ -8,6 +8,9 @@ public static class VirtualDns
     public static readonly IPAddress Primary = IPAddress.Parse("10.139.1.1");
     public static readonly IPAddress Secondary = IPAddress.Parse("10.139.1.2");
     public static readonly IReadOnlyList<IPAddress> Servers = [Primary, Secondary];
+
+    /// <summary>A qube's <c>/etc/resolv.conf</c>: it asks its netvm at the virtual addresses.</summary>
+    public static string ResolvConf => string.Concat(Servers.Select(s => $"nameserver {s}\n"));
     public const int Port = 53;
 }
 

@@ -13,17 +13,8 @@ namespace QubesActors.Sandbox.Storage;
 /// </summary>
 public static class BusyboxTemplate
 {
-    public const string Init = """
-        #!/bin/sh
-        echo ready > /run/qubes/ready
-        [ -x /rw/boot.sh ] && /rw/boot.sh > /run/qubes/boot.log 2>&1 &
-        # The open of the FIFO blocks until qubesd writes; a signal (the boot job ending) interrupts it: open again.
-        until read cmd < /run/qubes/control; do :; done
-        exit 0
-        """;
-
-    /// <summary>Qubes' virtual DNS: a qube asks its netvm at these addresses, which forwards to the real servers.</summary>
-    public const string ResolvConf = "nameserver 10.139.1.1\nnameserver 10.139.1.2\n";
+    /// <summary>The init every template carries (<see cref="QubesInit.Script"/>).</summary>
+    public const string Init = QubesInit.Script;
 
     public static void Build(string root, string busybox = "/bin/busybox", string? rpcDirectory = null)
     {
@@ -41,10 +32,8 @@ public static class BusyboxTemplate
                 File.CreateSymbolicLink(link, "busybox");
         }
         File.WriteAllText(Path.Combine(root, "etc/hostname"), "template\n");
-        File.WriteAllText(Path.Combine(root, "etc/resolv.conf"), ResolvConf);
+        File.WriteAllText(Path.Combine(root, "etc/resolv.conf"), Network.VirtualDns.ResolvConf);
         GuestBundle.InstallServices(root, rpcDirectory);
-        var init = Path.Combine(root, "sbin/qubes-init");
-        File.WriteAllText(init, Init.Replace("\r\n", "\n") + "\n");
-        File.SetUnixFileMode(init, (UnixFileMode)Convert.ToInt32("755", 8));
+        QubesInit.Install(root);
     }
 }

@@ -15,8 +15,6 @@ public static class DebootstrapTemplate
 
     public const string DefaultMirror = "http://deb.debian.org/debian";
 
-    /// <summary>Qubes' virtual DNS servers (resolved by the netvm).</summary>
-    public static readonly IReadOnlyList<string> DnsServers = ["10.139.1.1", "10.139.1.2"];
 
     private const string BuildingSuffix = ".building-";
 
@@ -104,7 +102,7 @@ public static class DebootstrapTemplate
         foreach (var dir in new[] { "rw", "run/qubes", "proc", "dev", "tmp" })
             Directory.CreateDirectory(Path.Combine(root, dir));
         // debootstrap copies the host's: replaced, never written through (it may be a symlink).
-        foreach (var (file, text) in new[] { ("etc/resolv.conf", string.Concat(DnsServers.Select(s => $"nameserver {s}\n"))), ("etc/hostname", hostname + "\n") })
+        foreach (var (file, text) in new[] { ("etc/resolv.conf", Network.VirtualDns.ResolvConf), ("etc/hostname", hostname + "\n") })
         {
             var path = Path.Combine(root, file);
             File.Delete(path);

@@ -2,8 +2,7 @@ namespace QubesActors.Sandbox.Storage;
 
 /// <summary>
 /// The init every template carries as <c>/sbin/qubes-init</c>: it reports ready, runs <c>/rw/boot.sh</c> when the
-/// private volume has one, and ends when qubesd writes to its control FIFO. The same text as
-/// <see cref="BusyboxTemplate.Init"/> (kept there for its callers; a test holds the two equal).
+/// private volume has one, and ends when qubesd writes to its control FIFO. Both templates install it.
 /// </summary>
 public static class QubesInit
 {
