@@ -127,4 +127,25 @@ public sealed class JournalFailureSpecs : QubesSpec
         Ok(new SetGlobalProperty("default_netvm", "sys-firewall", Dom0));
         Assert.Equal("sys-firewall", Host.Snapshot().State.Globals["default_netvm"]);
     }
+
+    [Fact]
+    public void An_unpause_acknowledged_when_thawed_answers_before_its_record_and_a_failed_record_leaves_the_qube_running()
+    {
+        Ok(new SetProperty("work", "netvm", "", Dom0));
+        Ok(new StartQube("work", Dom0));
+        Ok(new PauseQube("work", Dom0));
+        // The caller (a qrexec call waiting for its preloaded disposable) is answered once the domain runs; the write
+        // that fails after that restarts the actor, which takes the domain as the backend reports it: running.
+        FailWrites();
+        Ok(new UnpauseQube("work", Dom0, AcknowledgeWhenThawed: true));
+        Assert.Equal(PowerState.Running, Backend.StateOf("work"));
+        PassWrites();
+        AwaitAssert(() => Assert.Equal(PowerState.Running, Qube("work").Power), T);
+        Assert.Equal("Running", Ok(new PingQube("work", Dom0)).Output);
+        // The same without the flag: the reply waits for the record, so a failed write is the caller's error.
+        Ok(new PauseQube("work", Dom0));
+        FailWrites();
+        Assert.StartsWith("Failed to record the change", Refused(new UnpauseQube("work", Dom0)).Message, StringComparison.Ordinal);
+        PassWrites();
+    }
 }

@@ -146,7 +146,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             case Shutdown s: OnShutdown(s); break;
             case QubeProtocol.Kill k: OnKill(k.Cause, k.ReplyTo, "killed"); break;
             case Pause p: OnPause(p); break;
-            case Unpause u: OnUnpause(u.Cause, u.ReplyTo); break;
+            case Unpause u: OnUnpause(u.Cause, u.ReplyTo, u.AcknowledgeWhenThawed); break;
             case Suspend s: OnSuspend(s); break;
             case Resume r: OnResume(r); break;
             case DomainDied d: OnDomainDied(d); break;
@@ -340,6 +340,9 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
     private void Publish(string name, params (string, string)[] args) => _events.Tell(QubesEventNotice.Of(Name, name, args));
 
     private static void Reply(IActorRef? replyTo, CommandResult result) => replyTo?.Tell(result);
+
+    /// <summary>The domain changed but its record did not get written: the actor restarts and re-adopts the domain.</summary>
+    private static Refused RecordFailed(Exception ex) => new(new QubesError($"Failed to record the change: {ex.Message}"));
 
     // ---------------------------------------------------------------- lifecycle
 
@@ -575,11 +578,11 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             if (error is not null)
                 Reply(p.ReplyTo, new Refused(new QubesVMError($"Failed to pause: {error.Message}")));
             else
-                Persist([new QubePaused { Time = Now, Cause = p.Cause }], () => Reply(p.ReplyTo, new Done()));
+                Persist([new QubePaused { Time = Now, Cause = p.Cause }], () => Reply(p.ReplyTo, new Done()), ex => Reply(p.ReplyTo, RecordFailed(ex)));
         });
     }
 
-    private void OnUnpause(EventCause cause, IActorRef replyTo)
+    private void OnUnpause(EventCause cause, IActorRef replyTo, bool acknowledgeWhenThawed = false)
     {
         if (_state.Power == PowerState.Suspended)
         {
@@ -596,8 +599,13 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
         {
             if (error is not null)
                 Reply(replyTo, new Refused(new QubesVMError($"Failed to unpause: {error.Message}")));
+            else if (acknowledgeWhenThawed)
+            {
+                Reply(replyTo, new Done());
+                Persist([new QubeUnpaused { Time = Now, Cause = cause }], () => { });
+            }
             else
-                Persist([new QubeUnpaused { Time = Now, Cause = cause }], () => Reply(replyTo, new Done()));
+                Persist([new QubeUnpaused { Time = Now, Cause = cause }], () => Reply(replyTo, new Done()), ex => Reply(replyTo, RecordFailed(ex)));
         });
     }
 
@@ -615,7 +623,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
                 Reply(s.ReplyTo, new Refused(new QubesVMError($"Failed to suspend: {error.Message}")));
             else
                 Persist([suspended ? new QubeSuspended { Time = Now, Cause = s.Cause } : new QubePaused { Time = Now, Cause = s.Cause }],
-                    () => Reply(s.ReplyTo, new Done()));
+                    () => Reply(s.ReplyTo, new Done()), ex => Reply(s.ReplyTo, RecordFailed(ex)));
         });
     }
 
@@ -636,7 +644,7 @@ public sealed class QubeActor : UntypedActor, IWithUnboundedStash, IWithTimers
             if (error is not null)
                 Reply(r.ReplyTo, new Refused(new QubesVMError($"Failed to resume: {error.Message}")));
             else
-                Persist([new QubeResumed { Time = Now, Cause = r.Cause }], () => Reply(r.ReplyTo, new Done()));
+                Persist([new QubeResumed { Time = Now, Cause = r.Cause }], () => Reply(r.ReplyTo, new Done()), ex => Reply(r.ReplyTo, RecordFailed(ex)));
         });
     }
 

@@ -61,7 +61,12 @@ public static class QubesProtocol
     public sealed record ShutdownQube(string Name, bool Force, bool Wait, Caller Caller) : IQubesCommand;
     public sealed record KillQube(string Name, Caller Caller) : IQubesCommand;
     public sealed record PauseQube(string Name, Caller Caller) : IQubesCommand;
-    public sealed record UnpauseQube(string Name, Caller Caller) : IQubesCommand;
+    /// <param name="AcknowledgeWhenThawed">
+    /// Done as soon as the domain runs again, before its record is journaled (the record follows; were its write to
+    /// fail, the qube's actor restarts and takes the domain as the backend reports it). For a preloaded disposable
+    /// handed to a qrexec call: the caller waits on the thaw, not on the journal's disk.
+    /// </param>
+    public sealed record UnpauseQube(string Name, Caller Caller, bool AcknowledgeWhenThawed = false) : IQubesCommand;
     public sealed record SuspendQube(string Name, Caller Caller) : IQubesCommand;
     public sealed record ResumeQube(string Name, Caller Caller) : IQubesCommand;
     public sealed record ResetFailed(string Name, Caller Caller) : IQubesCommand;
@@ -138,7 +143,7 @@ internal static class QubeProtocol
     public sealed record Shutdown(bool Force, bool Wait, TimeSpan Timeout, EventCause Cause, IActorRef ReplyTo);
     public sealed record Kill(EventCause Cause, IActorRef ReplyTo);
     public sealed record Pause(EventCause Cause, IActorRef ReplyTo);
-    public sealed record Unpause(EventCause Cause, IActorRef ReplyTo);
+    public sealed record Unpause(EventCause Cause, IActorRef ReplyTo, bool AcknowledgeWhenThawed = false);
     public sealed record Suspend(EventCause Cause, IActorRef ReplyTo);
     public sealed record Resume(EventCause Cause, IActorRef ReplyTo);
     public sealed record DomainDied(bool Crashed, string Reason);

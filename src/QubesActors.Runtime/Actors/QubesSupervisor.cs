@@ -662,7 +662,7 @@ public sealed class QubesSupervisor : UntypedActor, IWithUnboundedStash, IWithTi
             case UnpauseQube u:
                 if (Usable(u.Name).Class == QubeClass.AdminVM)
                     throw new QubesVMNotPausedError("Domain is not paused: 'dom0'");
-                ToActor(u.Name, new Unpause(u.Caller.Cause("admin.vm.Unpause"), Sender));
+                ToActor(u.Name, new Unpause(u.Caller.Cause("admin.vm.Unpause"), Sender, u.AcknowledgeWhenThawed));
                 break;
             case SuspendQube s:
                 if (Usable(s.Name).Class == QubeClass.AdminVM)
