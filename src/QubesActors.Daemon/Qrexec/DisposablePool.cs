@@ -27,8 +27,8 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
     /// <summary>How often the pool checks its templates without being woken (a feature changed by hand, a preloaded one gone).</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Parks the service launcher of a preloaded disposable's one call (QrexecServiceRunner.PrepareSlot).</summary>
-    public Action<string>? PrepareSlot { get; set; }
+    /// <summary>Parks the service launcher of a preloaded disposable's one call (QrexecServiceRunner.PrepareSlotAsync).</summary>
+    public Func<string, CancellationToken, Task>? PrepareSlot { get; set; }
 
     /// <summary>How long after a hand-out the list is updated and a replacement started.</summary>
     public TimeSpan ReplaceAfter { get; init; } = TimeSpan.FromSeconds(1);
@@ -62,7 +62,7 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
         {
             _gate.Release();
         }
-        var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader), ct).ConfigureAwait(false);
+        var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader, AcknowledgeWhenThawed: true), ct).ConfigureAwait(false);
         // The list and the replacement wait until the call has got going: on 2 cores, starting a disposable beside
         // the call being served would slow exactly the call the pool is there to speed up.
         _ = Task.Delay(ReplaceAfter, _stopping.Token).ContinueWith(_ => ForgetTakenAsync(template, ready), CancellationToken.None,
@@ -195,9 +195,10 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
             {
                 try
                 {
-                    prepare(name);
+                    await prepare(name, ct).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception
+                                              or QubesActors.Sandbox.SandboxException)
                 {
                     // The call will launch its service the usual way.
                     log.LogWarning("preloaded disposable {Name}: no parked service launcher: {Error}", name, e.Message);

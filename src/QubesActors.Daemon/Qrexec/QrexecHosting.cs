@@ -32,7 +32,7 @@ public sealed class QrexecHosting(SandboxManager manager, string dom0Socket, Tim
     {
         _pool = new DisposablePool(qubes, callTimeout, log);
         _service = new QrexecService(manager, new QrexecRouter(qubes, policy, callTimeout, _pool));
-        _pool.PrepareSlot = _service.Runner.PrepareSlot;
+        _pool.PrepareSlot = _service.Runner.PrepareSlotAsync;
         _service.ListenDom0(dom0Socket);
         _pool.Start();
     }

@@ -98,12 +98,31 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
     /// <summary>
     /// Launches, in <paramref name="target"/>, the service launcher of its next call ahead of time: joined to the
     /// qube's namespaces and cgroup, capabilities dropped, waiting on its stdin for the call (the helper's
-    /// <c>slot</c>). For preloaded disposables, whose one call must not wait for four process starts. A slot whose
-    /// qube stops ends with it; an unused one is replaced by the next <see cref="PrepareSlot"/>.
+    /// <c>slot</c>). For preloaded disposables, whose one call must not wait for four process starts. Returns once
+    /// the launcher says it is parked: a qube paused before that would freeze it half-way, and the call would pay
+    /// for the rest of the launch. A slot whose qube stops ends with it; an unused one is replaced by the next one.
     /// </summary>
-    public void PrepareSlot(string target)
+    public async Task PrepareSlotAsync(string target, CancellationToken ct)
     {
         var process = Start(target, ["slot"], ServiceExecCommand.Environment("", "", ""));
+        try
+        {
+            var ack = new byte[1];
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(SlotReadyTimeout);
+            var read = await process.StandardOutput.BaseStream.ReadAsync(ack, timeout.Token).ConfigureAwait(false);
+            if (read != 1 || ack[0] != SlotReady)
+                throw new SandboxException($"qrexec: the parked service launcher of {target} ended before it was ready: " +
+                                           (await process.StandardError.ReadToEndAsync(ct).ConfigureAwait(false)).Trim());
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SandboxException)
+        {
+            Kill(process);
+            process.Dispose();
+            if (e is OperationCanceledException && !ct.IsCancellationRequested)
+                throw new SandboxException($"qrexec: the parked service launcher of {target} was not ready within {SlotReadyTimeout.TotalSeconds:0} s");
+            throw;
+        }
         if (_slots.TryGetValue(target, out var old) && _slots.TryUpdate(target, process, old))
         {
             Kill(old);
@@ -112,6 +131,12 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
         else
             _slots[target] = process;
     }
+
+    /// <summary>What the helper writes once parked (ACK).</summary>
+    private const byte SlotReady = 0x06;
+
+    /// <summary>How long a parked launcher may take to get ready.</summary>
+    public TimeSpan SlotReadyTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Runs a command (looked up on the sandbox's PATH) in <paramref name="target"/> as a service would run: no capabilities, its HOME.</summary>
     public Task<int> RunInSandboxAsync(string target, IReadOnlyList<string> command, Stream stdin, Stream stdout, Stream stderr, CancellationToken ct)

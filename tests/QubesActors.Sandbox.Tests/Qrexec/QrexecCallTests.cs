@@ -129,6 +129,40 @@ public sealed class QrexecCallTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task qubes_VMShell_is_one_shell_reading_its_script_and_with_bash_in_the_template_the_input_after_the_script_reaches_its_commands()
+    {
+        // busybox template: `#!/bin/sh -s`, the shell started by the kernel is the one that reads the script.
+        Assert.StartsWith("#!/bin/sh -s\n", File.ReadAllText(Path.Combine(_q.T.TemplateRoot, "etc", "qubes-rpc", "qubes.VMShell")), StringComparison.Ordinal);
+        var ash = await _q.Start("ash");
+        var r = await _q.FromDom0(ash, "qubes.VMShell", stdin: "echo \"$0 $1\"; echo $$\n");
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.Equal("/bin/sh /etc/qubes-rpc/qubes.VMShell", r.Out.Split('\n')[0]);
+
+        // The host's bash (and the libraries it needs) in the template, as a Debian template has it.
+        foreach (var file in new[] { "/usr/bin/bash" }.Concat(LibrariesOf("/usr/bin/bash")))
+        {
+            var inTemplate = Path.Combine(_q.T.TemplateRoot, file.TrimStart('/'));
+            Directory.CreateDirectory(Path.GetDirectoryName(inTemplate)!);
+            File.Copy(file, inTemplate, overwrite: true);
+        }
+        QubesActors.Sandbox.Guest.GuestBundle.InstallServices(_q.T.TemplateRoot);
+        Assert.StartsWith("#!/usr/bin/bash -s\n", File.ReadAllText(Path.Combine(_q.T.TemplateRoot, "etc", "qubes-rpc", "qubes.VMShell")), StringComparison.Ordinal);
+        var bash = await _q.Start("bash");
+        r = await _q.FromDom0(bash, "qubes.VMShell", stdin: "read -r x; echo \"got $x\"; cat\nline two\nline three\n");
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.Equal("got line two\nline three\n", r.Out);
+    }
+
+    /// <summary>The shared libraries a host binary loads, from ldd.</summary>
+    private static IEnumerable<string> LibrariesOf(string binary)
+    {
+        using var ldd = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ldd", binary) { RedirectStandardOutput = true })!;
+        var output = ldd.StandardOutput.ReadToEnd();
+        ldd.WaitForExit();
+        return Regex.Matches(output, @"(/\S+\.so[.\d]*)").Select(m => m.Groups[1].Value).Distinct().ToList();
+    }
+
+    [Fact]
     public async Task qubes_VMExec_runs_the_command_encoded_in_its_argument_without_a_shell()
     {
         var a = await _q.Start("a");
@@ -330,11 +364,10 @@ public sealed class QrexecCallTests : IAsyncLifetime
     {
         _q.InstallService("test.Who", "echo \"from=$QREXEC_REMOTE_DOMAIN arg=$QREXEC_SERVICE_ARGUMENT full=$QREXEC_SERVICE_FULL_NAME\"; echo \"pid=$$\" >&2; cat");
         var target = await _q.Start("slot");
-        _q.Service.Runner.PrepareSlot(target);
-        // The parked launcher, in the qube: its pid there is the pid the service will have (it execs in place).
-        string? parked = null;
-        for (var i = 0; i < 200 && parked is null; i++, await Task.Delay(10))
-            parked = File.ReadAllLines(_q.T.Cgroups.PidsFile(target))
+        await _q.Service.Runner.PrepareSlotAsync(target, CancellationToken.None);
+        // Parked when PrepareSlotAsync returns (not still launching, which a pause would freeze half-way); its pid in
+        // the qube is the pid the service will have (it execs in place).
+        var parked = File.ReadAllLines(_q.T.Cgroups.PidsFile(target))
                 .Where(pid => File.Exists($"/proc/{pid}/cmdline") && File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is ["/proc/self/fd/3", "slot", ""])
                 .Select(pid => File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("NSpid:", StringComparison.Ordinal)).Split('\t')[^1])
                 .FirstOrDefault();

@@ -8,9 +8,10 @@
  *   - changes to $HOME (else /),
  *   - and only then looks at the qube's files: `service NAME ARG` runs /etc/qubes-rpc/NAME+ARG, else
  *     /etc/qubes-rpc/NAME (exit 127 with a message when neither exists); `exec CMD ARGS...` runs a command;
- *     `slot` waits for its call: the first line of stdin, `NAME<TAB>ARG<TAB>CALLER`, read a byte at a time so the
- *     call's own input stays in the pipe, then runs that service as `service` would (a preloaded disposable keeps
- *     one parked, so a call does not wait for the launch: docs/qrexec.md).
+ *     `slot` writes one byte (ACK, 0x06) on stdout once parked, then waits for its call: the first line of stdin,
+ *     `NAME<TAB>ARG<TAB>CALLER`, read a byte at a time so the call's own input stays in the pipe, then runs that
+ *     service as `service` would (a preloaded disposable keeps one parked, so a call does not wait for the launch:
+ *     docs/qrexec.md).
  * The environment is the one qubesd set (it is cleared on the host side); a slot adds the call's variables.
  */
 #define _GNU_SOURCE
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
     char request[1024];
     const char *name = NULL, *arg = NULL;
     if (argc == 2 && strcmp(argv[1], "slot") == 0) {
+        /* Parked: says so (one byte qubesd reads off stdout before any call), so the qube is not frozen mid-launch. */
+        if (write(1, "\x06", 1) != 1)
+            fail("announcing the slot");
         size_t n = 0;
         for (;;) {
             char c;
