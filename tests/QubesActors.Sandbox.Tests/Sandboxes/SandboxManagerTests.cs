@@ -1,3 +1,4 @@
+using QubesActors.Sandbox.Cgroups;
 using System.Diagnostics;
 using QubesActors.Core.Model;
 using Xunit;
@@ -119,6 +120,14 @@ public sealed class SandboxManagerTests : IAsyncLifetime
         Assert.Equal(frozen, File.ReadAllText(Path.Combine(_t.Run(name), "count")));
         _t.Manager.Unpause(name);
         await AwaitFile(name, "count", s => s != frozen && s.EndsWith('\n'));
+        if (_t.Cgroups.Version == CgroupVersion.V1)
+        {
+            // The empty cgroup that keeps the v1 freezer active (so a thaw does not pay the kernel's code patching)
+            // stays frozen after the thaw, and is no sandbox.
+            Assert.Equal("FROZEN", File.ReadAllText(_t.Cgroups.FreezerKeeper).Trim());
+            Assert.Empty(File.ReadAllText(Path.Combine(Path.GetDirectoryName(_t.Cgroups.FreezerKeeper)!, "cgroup.procs")));
+            Assert.DoesNotContain("@freezer-keeper", _t.Cgroups.Existing());
+        }
     }
 
     [Fact]
