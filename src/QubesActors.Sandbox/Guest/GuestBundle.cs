@@ -35,7 +35,20 @@ public static class GuestBundle
         {
             var dest = Path.Combine(target, Path.GetFileName(file));
             File.Copy(file, dest, overwrite: true);
+            if (Path.GetFileName(file) == "qubes.VMShell" && BashOf(templateRoot) is { } bash && File.ReadAllText(dest).StartsWith(ShShebang, StringComparison.Ordinal))
+                File.WriteAllText(dest, $"#!{bash} -s" + File.ReadAllText(dest)[ShShebang.Length..]);
             File.SetUnixFileMode(dest, (UnixFileMode)Convert.ToInt32("755", 8));
         }
     }
+
+    private const string ShShebang = "#!/bin/sh -s";
+
+    /// <summary>
+    /// Where the template has bash, as the qube sees it: <c>/usr/bin/bash</c>, or <c>/bin/bash</c> when <c>bin</c>
+    /// is a directory of its own (never looked up through a link, which would be resolved on the host); else null.
+    /// </summary>
+    private static string? BashOf(string templateRoot) =>
+        File.Exists(Path.Combine(templateRoot, "usr", "bin", "bash")) ? "/usr/bin/bash"
+        : new DirectoryInfo(Path.Combine(templateRoot, "bin")) is { Exists: true, LinkTarget: null } && File.Exists(Path.Combine(templateRoot, "bin", "bash")) ? "/bin/bash"
+        : null;
 }
