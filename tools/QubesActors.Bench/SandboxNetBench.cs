@@ -19,7 +19,20 @@ namespace QubesActors.Bench;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public static class SandboxNetBench
 {
-    public static async Task<int> RunAsync(int runs, int clients, int idle, string commandLine)
+    /// <summary>The parts <c>--only</c> selects, in the order they run.</summary>
+    public static readonly IReadOnlyList<string> Parts = ["phases", "start", "firewall", "idle"];
+
+    public static IReadOnlySet<string> ParseParts(string only)
+    {
+        var parts = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+        var unknown = parts.Except(Parts).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"--only: unknown part(s) {string.Join(", ", unknown)}; the parts are {string.Join(", ", Parts)}");
+        return parts;
+    }
+
+    /// <param name="nftProcess">nftables changes through the nft program, not libnftables: the figures before it.</param>
+    public static async Task<int> RunAsync(int runs, int clients, int idle, IReadOnlySet<string> parts, bool nftProcess, string commandLine)
     {
         if (!SandboxManager.IsRoot)
         {
@@ -27,12 +40,16 @@ public static class SandboxNetBench
             return 2;
         }
         Console.WriteLine($"# command: {commandLine}");
-        await BackendPhasesAsync(runs);
-        await AdminApiStartAsync(runs);
-        if (clients > 0)
-            await FirewallChangeAsync(clients, runs);
-        if (idle > 0)
+        Console.WriteLine($"# nftables through {(nftProcess || !NftLibrary.Available ? "the nft program" : NftLibrary.Name)}; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+        if (parts.Contains("phases"))
+            await BackendPhasesAsync(runs, nftProcess);
+        if (parts.Contains("start"))
+            await AdminApiStartAsync(runs);
+        if (clients > 0 && parts.Contains("firewall"))
+            await FirewallChangeAsync(clients, runs, nftProcess);
+        if (idle > 0 && parts.Contains("idle"))
             await IdleMemoryAsync(idle);
+        Console.WriteLine($"# load average at the end {File.ReadAllText("/proc/loadavg").Trim()}");
         return 0;
     }
 
@@ -97,12 +114,12 @@ public static class SandboxNetBench
     /// Where a networked start's time goes, without the actors: the namespace, the wiring (link + chain), the sandbox
     /// until ready, each alone, then <see cref="SandboxBackend.StartAsync"/> as the actors call it.
     /// </summary>
-    private static async Task BackendPhasesAsync(int runs)
+    private static async Task BackendPhasesAsync(int runs, bool nftProcess)
     {
         var storage = Path.Combine(Path.GetTempPath(), "qubes-bench-phases-" + Environment.ProcessId);
         BusyboxTemplate.Build(SandboxVolumes.TemplateRoot(storage, "tpl"));
         var naming = new NetworkNaming("qp-");
-        var shell = new LinuxNetwork();
+        var shell = new LinuxNetwork { ForceNftProcess = nftProcess };
         var network = new SandboxNetwork(shell, naming, storage);
         var manager = new SandboxManager(storage, CgroupLayout.Detect(parent: "qubes-actors-bench"));
         using var backend = new SandboxBackend(manager, network);
@@ -258,10 +275,10 @@ public static class SandboxNetBench
     /// sys-net and sys-firewall namespaces, <paramref name="clients"/> qubes linked to sys-firewall each with 5 rules
     /// (what the network layer does for a running qube, without its sandbox), then one qube's rules changed.
     /// </summary>
-    private static async Task FirewallChangeAsync(int clients, int runs)
+    private static async Task FirewallChangeAsync(int clients, int runs, bool nftProcess)
     {
         var naming = new NetworkNaming("qf-");
-        var shell = new LinuxNetwork();
+        var shell = new LinuxNetwork { ForceNftProcess = nftProcess };
         var state = Path.Combine(Path.GetTempPath(), $"qubes-bench-fw-{Environment.ProcessId}");
         var network = new SandboxNetwork(shell, naming, state);
         var load = Stopwatch.StartNew();

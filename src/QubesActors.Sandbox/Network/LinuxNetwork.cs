@@ -4,13 +4,19 @@ namespace QubesActors.Sandbox.Network;
 
 /// <summary>
 /// The thin shell that applies network plans on Linux: network namespaces (<c>ip netns</c>), veth pairs,
-/// addresses and routes (<c>ip -n NS -batch</c>, one process per namespace), sysctls and nftables
-/// (<c>ip netns exec NS nft -f -</c>). Needs root. Every decision is in the plans; this class only runs them.
+/// addresses and routes (rtnetlink, or <c>ip -n NS -batch</c>), sysctls and nftables (libnftables in this process, from
+/// a thread inside the namespace; the <c>nft</c> program there when the library is missing). Needs root. Every decision
+/// is in the plans; this class only runs them.
 /// </summary>
 public sealed class LinuxNetwork(string ipPath = "ip", string? nftPath = null)
 {
     // Absolute when it is where Debian puts it: root's PATH does not always hold /usr/sbin.
     private readonly string nftPath = nftPath ?? (File.Exists("/usr/sbin/nft") ? "/usr/sbin/nft" : "nft");
+
+    /// <summary>The <c>nft</c> program even when libnftables is there: the fallback's tests, the bench's "before".</summary>
+    internal bool ForceNftProcess { get; init; }
+
+    private bool NftInProcess => !ForceNftProcess && NftLibrary.Available;
 
     /// <summary>
     /// Creates an empty namespace with only <c>lo</c> up: what a qube without a netvm keeps. With
@@ -155,7 +161,7 @@ public sealed class LinuxNetwork(string ipPath = "ip", string? nftPath = null)
         }
     }
 
-    /// <summary>Replaces one client's chain in its netvm (one atomic <c>nft -f</c> transaction).</summary>
+    /// <summary>Replaces one client's chain in its netvm (one atomic nftables transaction).</summary>
     public Task ApplyClientChainAsync(LinkPlan link, CompiledClientChain chain, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(link);
@@ -180,13 +186,15 @@ public sealed class LinuxNetwork(string ipPath = "ip", string? nftPath = null)
         await Ip(["-n", uplink.NetVmNamespace, "-batch", "-"], netVmSide, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Runs an nft script inside a namespace.</summary>
-    public Task NftAsync(string namespaceName, string script, CancellationToken cancellationToken = default) =>
-        CommandRunner.RunAsync(nftPath, ["-f", "-"], script, cancellationToken, netNamespace: namespaceName);
+    /// <summary>Runs an nft script inside a namespace, as one transaction (<c>nft -f -</c>).</summary>
+    public Task NftAsync(string namespaceName, string script, CancellationToken cancellationToken = default) => NftInProcess
+        ? NftLibrary.RunAsync(namespaceName, script, "nft -f -", showCommands: true, cancellationToken)
+        : CommandRunner.RunAsync(nftPath, ["-f", "-"], script, cancellationToken, netNamespace: namespaceName);
 
     /// <summary>The ruleset of a namespace, for inspection and tests.</summary>
-    public Task<string> ListRulesetAsync(string namespaceName, CancellationToken cancellationToken = default) =>
-        CommandRunner.RunAsync(nftPath, ["list", "ruleset"], null, cancellationToken, netNamespace: namespaceName);
+    public Task<string> ListRulesetAsync(string namespaceName, CancellationToken cancellationToken = default) => NftInProcess
+        ? NftLibrary.RunAsync(namespaceName, "list ruleset", "nft list ruleset", showCommands: false, cancellationToken)
+        : CommandRunner.RunAsync(nftPath, ["list", "ruleset"], null, cancellationToken, netNamespace: namespaceName);
 
     private Task<string> Ip(IReadOnlyList<string> arguments, string? standardInput, CancellationToken cancellationToken) =>
         CommandRunner.RunAsync(ipPath, arguments, standardInput, cancellationToken);

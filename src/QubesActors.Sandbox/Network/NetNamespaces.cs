@@ -76,6 +76,35 @@ internal static partial class NetNamespaces
     /// <summary>Runs <paramref name="action"/> on a new thread that has joined the namespace at <paramref name="namespacePath"/>.</summary>
     public static T In<T>(string namespacePath, Func<T> action) => OnOwnThread(() =>
     {
+        Join(namespacePath);
+        return action();
+    });
+
+    /// <summary>
+    /// As <see cref="In{T}"/>, without a caller's thread blocked meanwhile: the task ends with the namespace's thread.
+    /// Its continuations run on the pool, never on that thread (which stays in the namespace until it ends).
+    /// </summary>
+    public static Task<T> InAsync<T>(string namespacePath, Func<T> action, int stackSize)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Join(namespacePath);
+                done.SetResult(action());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        }, stackSize) { IsBackground = true, Name = "netns" };
+        thread.Start();
+        return done.Task;
+    }
+
+    private static void Join(string namespacePath)
+    {
         var fd = Open(namespacePath, ORdOnly | OCloexec, 0);
         if (fd < 0)
             throw Error($"opening {namespacePath}");
@@ -88,8 +117,7 @@ internal static partial class NetNamespaces
         {
             Close(fd);
         }
-        return action();
-    });
+    }
 
     private static void LoopbackUp()
     {
