@@ -78,7 +78,7 @@ sandbox.SetAction((p, _) => OperatingSystem.IsLinux() ? SandboxBench.RunAsync(p.
 var snRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 20 };
 var snClients = new Option<int>("--clients") { Description = "qubes linked to sys-firewall for the firewall-change figure (0 = skip)", DefaultValueFactory = _ => 1000 };
 var snIdle = new Option<int>("--idle") { Description = "idle sandboxes for the memory figure (0 = skip)", DefaultValueFactory = _ => 200 };
-var snOnly = new Option<string>("--only") { Description = "comma-separated parts to run: phases, start, firewall, idle (default all)", DefaultValueFactory = _ => "phases,start,firewall,idle" };
+var snOnly = new Option<string>("--only") { Description = "comma-separated parts to run: phases, start, dispvm, firewall, idle (default all)", DefaultValueFactory = _ => "phases,start,dispvm,firewall,idle" };
 var snNftProcess = new Option<bool>("--nft-process") { Description = "nftables changes through the nft program instead of libnftables (phases and firewall; qubesd's start is not affected)" };
 var sandboxNet = new Command("sandbox-net", "as root: admin.vm.Start of a networked AppVM through qubesd on the sandbox backend, a firewall change with 1,000 qubes' rules loaded, memory of 200 idle sandboxes") { snRuns, snClients, snIdle, snOnly, snNftProcess };
 sandboxNet.SetAction((p, _) => OperatingSystem.IsLinux()

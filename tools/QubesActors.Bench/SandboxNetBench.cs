@@ -20,7 +20,7 @@ namespace QubesActors.Bench;
 public static class SandboxNetBench
 {
     /// <summary>The parts <c>--only</c> selects, in the order they run.</summary>
-    public static readonly IReadOnlyList<string> Parts = ["phases", "start", "firewall", "idle"];
+    public static readonly IReadOnlyList<string> Parts = ["phases", "start", "dispvm", "firewall", "idle"];
 
     public static IReadOnlySet<string> ParseParts(string only)
     {
@@ -43,8 +43,8 @@ public static class SandboxNetBench
         Console.WriteLine($"# nftables through {(nftProcess || !NftLibrary.Available ? "the nft program" : NftLibrary.Name)}; load average {File.ReadAllText("/proc/loadavg").Trim()}");
         if (parts.Contains("phases"))
             await BackendPhasesAsync(runs, nftProcess);
-        if (parts.Contains("start"))
-            await AdminApiStartAsync(runs);
+        if (parts.Contains("start") || parts.Contains("dispvm"))
+            await AdminApiStartAsync(runs, parts.Contains("start"), parts.Contains("dispvm"));
         if (clients > 0 && parts.Contains("firewall"))
             await FirewallChangeAsync(clients, runs, nftProcess);
         if (idle > 0 && parts.Contains("idle"))
@@ -54,7 +54,7 @@ public static class SandboxNetBench
     }
 
     /// <summary>qubesd with the default layout on the sandbox backend (busybox template); work started and killed <paramref name="runs"/> times.</summary>
-    private static async Task AdminApiStartAsync(int runs)
+    private static async Task AdminApiStartAsync(int runs, bool starts, bool dispVms)
     {
         var stateDir = Path.Combine(Path.GetTempPath(), $"qubes-bench-sbapi-{Environment.ProcessId}");
         Directory.CreateDirectory(stateDir);
@@ -72,16 +72,17 @@ public static class SandboxNetBench
             // Warm-up: JIT on both sides, the template's pages in the cache.
             for (var i = 0; i < 3; i++)
                 await CycleAsync(client, null);
-            for (var i = 0; i < runs; i++)
+            for (var i = 0; i < runs && starts; i++)
                 await CycleAsync(client, start);
-            for (var i = 0; i < runs; i++)
+            for (var i = 0; i < runs && starts; i++)
             {
                 await Task.Delay(500);
                 await CycleAsync(client, startIdle);
             }
             try
             {
-                await DispVmAsync(client, Path.Combine(stateDir, "qrexec.sock"), runs);
+                if (dispVms)
+                    await DispVmAsync(client, Path.Combine(stateDir, "qrexec.sock"), runs);
             }
             finally
             {
@@ -105,7 +106,8 @@ public static class SandboxNetBench
                 Console.Error.WriteLine($"  left {stateDir}: {e.Message}");
             }
         }
-        Report.Table($"admin.vm.Start of a networked AppVM (work, netvm sys-firewall) until Running, qubesd on the sandbox backend, ms, {runs} runs",
+        if (starts)
+            Report.Table($"admin.vm.Start of a networked AppVM (work, netvm sys-firewall) until Running, qubesd on the sandbox backend, ms, {runs} runs",
             ["when", "p50", "p90", "max"],
             [["back-to-back", P(start, 50), P(start, 90), P(start, 100)], ["after 500 ms idle", P(startIdle, 50), P(startIdle, 90), P(startIdle, 100)]]);
     }
