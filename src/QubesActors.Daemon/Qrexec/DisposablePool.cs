@@ -39,8 +39,9 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
     public void Wake() => _wake.Release();
 
     /// <summary>
-    /// A preloaded disposable of <paramref name="template"/>, running, taken off the list; null when none is ready
-    /// (the caller then creates one as without a pool).
+    /// A preloaded disposable of <paramref name="template"/>, reserved for one call and still paused (the caller
+    /// launches its service, then <see cref="UnpauseTakenAsync"/>); null when none is ready (the caller then creates
+    /// one as without a pool).
     /// </summary>
     public async Task<string?> TakeAsync(string template, CancellationToken ct)
     {
@@ -62,18 +63,26 @@ public sealed class DisposablePool(IActorRef qubes, TimeSpan timeout, ILogger lo
         {
             _gate.Release();
         }
-        var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(ready, Preloader, AcknowledgeWhenThawed: true), ct).ConfigureAwait(false);
         // The list and the replacement wait until the call has got going: on 2 cores, starting a disposable beside
         // the call being served would slow exactly the call the pool is there to speed up.
         _ = Task.Delay(ReplaceAfter, _stopping.Token).ContinueWith(_ => ForgetTakenAsync(template, ready), CancellationToken.None,
             TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).Unwrap();
+        return ready;
+    }
+
+    /// <summary>
+    /// Unpauses a taken disposable, answered as soon as it is thawed (its record follows). A refusal kills it and
+    /// throws: the call fails rather than run in a disposable whose state qubesd does not know.
+    /// </summary>
+    public async Task UnpauseTakenAsync(string name, CancellationToken ct)
+    {
+        var unpaused = await SendAsync(new QubesProtocol.UnpauseQube(name, Preloader, AcknowledgeWhenThawed: true), ct).ConfigureAwait(false);
         if (unpaused is QubesProtocol.Refused refused)
         {
-            log.LogWarning("preloaded disposable {Name} cannot be unpaused: {Error}", ready, refused.Error.Message);
-            _ = SendAsync(new QubesProtocol.KillQube(ready, Preloader), CancellationToken.None);
-            return null;
+            log.LogWarning("preloaded disposable {Name} cannot be unpaused: {Error}", name, refused.Error.Message);
+            _ = SendAsync(new QubesProtocol.KillQube(name, Preloader), CancellationToken.None);
+            throw new InvalidOperationException($"preloaded disposable {name} cannot be unpaused: {refused.Error.Message}");
         }
-        return ready;
     }
 
     /// <summary>A taken disposable off the list and no longer hidden (Qubes hides preloaded ones with internal=1); then the refill.</summary>

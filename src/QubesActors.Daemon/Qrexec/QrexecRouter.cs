@@ -93,7 +93,10 @@ public sealed class QrexecRouter(IActorRef qubes, IActorRef policy, TimeSpan tim
     private async Task<QrexecRoute> DisposableAsync(string template, Caller caller, CancellationToken ct)
     {
         if (pool is not null && await pool.TakeAsync(template, ct).ConfigureAwait(false) is { } preloaded)
-            return new QrexecRoute.Allowed(preloaded, _ => KillAsync(preloaded));
+        {
+            // Handed out paused: the service is launched into it first, then it is thawed (QrexecRoute.Allowed.Launched).
+            return new QrexecRoute.Allowed(preloaded, _ => KillAsync(preloaded)) { Launched = c => pool.UnpauseTakenAsync(preloaded, c) };
+        }
         var created = await SendAsync(new QubesProtocol.CreateDisposable(template.Length == 0 ? caller.Name : template, caller), ct).ConfigureAwait(false);
         if (created is not QubesProtocol.Done { Output: var name })
             return new QrexecRoute.Denied($"cannot create a disposable of {template}: {((QubesProtocol.Refused)created).Error.Message}");

@@ -26,7 +26,16 @@ public abstract record QrexecRoute
     /// service's exit code (137 when the target was killed under it; -1 when the call was cut off: the caller went
     /// away or misbehaved, qubesd is stopping, the target was not running), e.g. to destroy a disposable.
     /// </summary>
-    public sealed record Allowed(string TargetQube, Func<int, Task> Ended) : QrexecRoute;
+    public sealed record Allowed(string TargetQube, Func<int, Task> Ended) : QrexecRoute
+    {
+        /// <summary>
+        /// Called once the service is launched and its input and output are connected, before the call waits for it;
+        /// a failure kills the service and refuses the call. A preloaded disposable is handed out paused and
+        /// unpaused here: the call line and its input are already in the launcher's pipe when it thaws, so the
+        /// service runs at once instead of after qubesd's reply to the unpause.
+        /// </summary>
+        public Func<CancellationToken, Task>? Launched { get; init; }
+    }
 
     /// <summary>
     /// Answered by qubesd itself, as dom0's services are in Qubes (e.g. <c>qubes.GetDate</c> to dom0): the delegate gets

@@ -238,7 +238,7 @@ public sealed class QrexecService : IAsyncDisposable
         var code = -1;
         try
         {
-            code = await Runner.RunServiceAsync(allowed.TargetQube, call.Caller, call.Service, call.Argument, stdin, stdout, stderr, ct).ConfigureAwait(false);
+            code = await Runner.RunServiceAsync(allowed.TargetQube, call.Caller, call.Service, call.Argument, stdin, stdout, stderr, ct, allowed.Launched).ConfigureAwait(false);
             return code;
         }
         catch (Exception e) when (e is SandboxException or System.ComponentModel.Win32Exception)

@@ -55,8 +55,9 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
     /// else <c>/etc/qubes-rpc/SERVICE</c>; a missing service ends with exit code 127 and a message on stderr.
     /// Returns the service's exit code (128 + N when a signal N ended it).
     /// </summary>
+    /// <param name="launched">Awaited once the service is launched and its streams connected (see <see cref="QrexecRoute.Allowed.Launched"/>).</param>
     public Task<int> RunServiceAsync(string target, string caller, string service, string argument, Stream stdin, Stream stdout, Stream stderr,
-        CancellationToken ct)
+        CancellationToken ct, Func<CancellationToken, Task>? launched = null)
     {
         // A parked launcher (a preloaded disposable's) is told its call; it execs the service at once.
         if (_slots.TryRemove(target, out var slot))
@@ -68,7 +69,7 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
                     var line = System.Text.Encoding.UTF8.GetBytes($"{service}\t{argument}\t{caller}\n");
                     slot.StandardInput.BaseStream.Write(line);
                     slot.StandardInput.BaseStream.Flush();
-                    return RelayAsync(slot, stdin, stdout, stderr, ct);
+                    return RelayAsync(slot, stdin, stdout, stderr, ct, launched);
                 }
                 catch (IOException)
                 {
@@ -78,7 +79,8 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
             Kill(slot);
             slot.Dispose();
         }
-        return RunAsync(target, ["service", service, argument], ServiceExecCommand.Environment(caller, service, argument), stdin, stdout, stderr, ct);
+        return RelayAsync(Start(target, ["service", service, argument], ServiceExecCommand.Environment(caller, service, argument)), stdin, stdout, stderr, ct,
+            launched);
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Process> _slots = CreateSlots(manager);
@@ -170,7 +172,8 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
         return Process.Start(info) ?? throw new SandboxException($"qrexec: the service launcher for {target} did not start");
     }
 
-    private async Task<int> RelayAsync(Process started, Stream stdin, Stream stdout, Stream stderr, CancellationToken ct)
+    private async Task<int> RelayAsync(Process started, Stream stdin, Stream stdout, Stream stderr, CancellationToken ct,
+        Func<CancellationToken, Task>? launched = null)
     {
         using var process = started;
         // The pumps stop with the call, whatever the caller's streams do.
@@ -180,6 +183,18 @@ public sealed class QrexecServiceRunner(SandboxManager manager, string? helper =
         var errors = process.StandardError.BaseStream.CopyToAsync(stderr, pumps.Token);
         try
         {
+            if (launched is not null)
+            {
+                try
+                {
+                    await launched(ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Kill(process);
+                    throw new SandboxException(e.Message);
+                }
+            }
             var exited = process.WaitForExitAsync(ct);
             var relays = Task.WhenAll(output, errors);
             // A relay that fails (the caller's end broke) must not leave the service blocked on a full pipe.

@@ -360,6 +360,61 @@ public sealed class QrexecCallTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_target_handed_out_paused_gets_its_service_launched_first_and_thawed_by_the_hook_and_a_failing_hook_refuses_the_call()
+    {
+        QrexecFixture? fixture = null;
+        var pausedAtLaunch = new List<bool>();
+        var ended = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        await using var q = fixture = new QrexecFixture(new FakeRouter(call => call.Service switch
+        {
+            // What the router does with a preloaded disposable: hand it out paused, unpause it once the service is launched.
+            "test.Echo" => new QrexecRoute.Allowed(call.Target, _ => Task.CompletedTask)
+            {
+                Launched = _ =>
+                {
+                    pausedAtLaunch.Add(fixture!.T.Manager.IsPaused(call.Target));
+                    fixture.T.Manager.Unpause(call.Target);
+                    return Task.CompletedTask;
+                },
+            },
+            "test.Cat" => new QrexecRoute.Allowed(call.Target, code =>
+            {
+                ended.Enqueue(code);
+                return Task.CompletedTask;
+            })
+            {
+                Launched = _ => throw new InvalidOperationException("preloaded disposable cannot be unpaused: a test"),
+            },
+            _ => null,
+        }));
+        var target = await q.Start("handout");
+        await q.Service.Runner.PrepareSlotAsync(target, CancellationToken.None);
+        q.T.Manager.Pause(target);
+        var served = await q.FromDom0(target, "test.Echo", stdin: "hello\n");
+        Assert.Equal(3, served.Code);
+        Assert.Equal("got hello from dom0 for test.Echo arg=\n", served.Out);
+        Assert.Equal([true], pausedAtLaunch);
+
+        q.T.Manager.Pause(target);
+        var refused = await q.FromDom0(target, "test.Cat", stdin: "never read\n");
+        Assert.Equal(QrexecService.RefusedExitCode, refused.Code);
+        Assert.Equal($"Request refused: {target}: preloaded disposable cannot be unpaused: a test\n", refused.Err);
+        Assert.Equal([-1], ended);
+        // Its launcher was killed (frozen with the qube, it goes when the qube thaws): only the qube's own processes stay.
+        q.T.Manager.Unpause(target);
+        string[] launchers = [];
+        for (var i = 0; i < 200; i++, await Task.Delay(10))
+        {
+            launchers = [.. File.ReadAllLines(q.T.Cgroups.PidsFile(target))
+                .Select(pid => File.Exists($"/proc/{pid}/cmdline") ? File.ReadAllText($"/proc/{pid}/cmdline") : "")
+                .Where(cmd => cmd.Contains("nsenter", StringComparison.Ordinal) || cmd.Contains("qrexec-service", StringComparison.Ordinal) || cmd.Contains("test.Cat", StringComparison.Ordinal))];
+            if (launchers.Length == 0)
+                break;
+        }
+        Assert.Empty(launchers);
+    }
+
+    [Fact]
     public async Task A_parked_launcher_runs_the_call_it_is_given_with_the_calls_identity_and_input_even_after_a_pause()
     {
         _q.InstallService("test.Who", "echo \"from=$QREXEC_REMOTE_DOMAIN arg=$QREXEC_SERVICE_ARGUMENT full=$QREXEC_SERVICE_FULL_NAME\"; echo \"pid=$$\" >&2; cat");
