@@ -126,9 +126,27 @@ public sealed class LinuxNetwork(string ipPath = "ip", string? nftPath = null)
             catch (NetworkCommandException e) when (e.ExitCode == RtNetlink.Eexist)
             {
                 // The same qube's previous link: its namespace was deleted a moment ago and the kernel has not yet
-                // destroyed the veth pair in it (that happens asynchronously). The vif's name is this qube's; it goes.
-                netVm.DeleteLink(link.VifName);
-                netVm.AddVeth(link.VifName, link.ClientInterface, link.ClientNamespace);
+                // destroyed the veth pair in it (that happens asynchronously). The vif's name is this qube's; it goes —
+                // unless the kernel gets there first (ENODEV), and until the name is free.
+                for (var attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        netVm.DeleteLink(link.VifName);
+                    }
+                    catch (NetworkCommandException gone) when (gone.ExitCode == RtNetlink.Enodev)
+                    {
+                    }
+                    try
+                    {
+                        netVm.AddVeth(link.VifName, link.ClientInterface, link.ClientNamespace);
+                        break;
+                    }
+                    catch (NetworkCommandException again) when (again.ExitCode == RtNetlink.Eexist && attempt < 50)
+                    {
+                        Thread.Sleep(1);
+                    }
+                }
             }
             var vif = RtNetlink.IndexOf(link.NetVmNamespace, link.VifName);
             netVm.AddAddress(vif, link.Gateway, link.VifName);

@@ -14,6 +14,7 @@ internal sealed partial class RtNetlink : IDisposable
     private const int AfNetlink = 16, SockRaw = 3, SockCloexec = 0x80000, NetlinkRoute = 0, AfInet = 2;
     private const ushort RtmNewLink = 16, RtmDelLink = 17, RtmNewAddr = 20, RtmNewRoute = 24, NlmsgError = 2;
     public const int Eexist = 17;
+    public const int Enodev = 19;
     private const ushort NlmFRequest = 1, NlmFAck = 4, NlmFExcl = 0x200, NlmFCreate = 0x400;
     private const ushort IflaIfname = 3, IflaLinkinfo = 18, IflaInfoKind = 1, IflaInfoData = 2, VethInfoPeer = 1, IflaNetNsFd = 28;
     private const ushort IfaAddress = 1, IfaLocal = 2;
