@@ -76,8 +76,15 @@ internal static partial class NetNamespaces
     /// <summary>Runs <paramref name="action"/> on a new thread that has joined the namespace at <paramref name="namespacePath"/>.</summary>
     public static T In<T>(string namespacePath, Func<T> action) => OnOwnThread(() =>
     {
-        Join(namespacePath);
-        return action();
+        var home = Join(namespacePath);
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            Return(home);
+        }
     });
 
     /// <summary>
@@ -86,38 +93,90 @@ internal static partial class NetNamespaces
     /// </summary>
     public static Task<T> InAsync<T>(string namespacePath, Func<T> action, int stackSize)
     {
+        EnsureProcessSignalsAtHome();
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
+            T result;
             try
             {
-                Join(namespacePath);
-                done.SetResult(action());
+                var home = Join(namespacePath);
+                try
+                {
+                    result = action();
+                }
+                finally
+                {
+                    Return(home);
+                }
             }
             catch (Exception e)
             {
                 done.SetException(e);
+                return;
             }
+            // Completed back home: the continuation is queued from here, and a pool thread the runtime creates for
+            // it is born in this thread's namespaces.
+            done.SetResult(result);
         }, stackSize) { IsBackground = true, Name = "netns" };
         thread.Start();
         return done.Task;
     }
 
-    private static void Join(string namespacePath)
+    /// <summary>Joins the namespace; returns a descriptor of the thread's own one, for <see cref="Return"/>.</summary>
+    private static int Join(string namespacePath)
     {
+        var home = Open("/proc/thread-self/ns/net", ORdOnly | OCloexec, 0);
+        if (home < 0)
+            throw Error("opening this thread's network namespace");
         var fd = Open(namespacePath, ORdOnly | OCloexec, 0);
         if (fd < 0)
+        {
+            Close(home);
             throw Error($"opening {namespacePath}");
+        }
         try
         {
             if (SetNs(fd, CloneNewNet) != 0)
+            {
+                Close(home);
                 throw Error($"joining {namespacePath}");
+            }
         }
         finally
         {
             Close(fd);
         }
+        return home;
     }
+
+    /// <summary>
+    /// Back to the namespace the thread came from, before it hands anything to the runtime. A thread that cannot go
+    /// back must not go on: whatever the runtime started from it would live in a qube's network.
+    /// </summary>
+    private static void Return(int home)
+    {
+        var back = SetNs(home, CloneNewNet);
+        Close(home);
+        if (back != 0)
+            Environment.FailFast($"qubesd: a thread cannot return from a qube's network namespace: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    /// <summary>
+    /// The runtime starts its SIGCHLD thread at the first process start, from the starting thread; that thread then
+    /// completes every process's exit, and the pool threads it needs for that are born from it. When the first start
+    /// is one inside a qube's network namespace, all of them live there. One start from here first (a thread at home:
+    /// no job has joined anything yet when this runs first) keeps them out.
+    /// </summary>
+    private static void EnsureProcessSignalsAtHome()
+    {
+        if (Interlocked.Exchange(ref _processSignalsAtHome, 1) != 0)
+            return;
+        using var probe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/true") { UseShellExecute = false });
+        probe?.WaitForExit();
+    }
+
+    private static int _processSignalsAtHome;
 
     private static void LoopbackUp()
     {
@@ -150,6 +209,7 @@ internal static partial class NetNamespaces
     /// <summary>A thread that changes namespace ends with the job: no other work ever runs in that namespace by accident.</summary>
     private static T OnOwnThread<T>(Func<T> job)
     {
+        EnsureProcessSignalsAtHome();
         T result = default!;
         Exception? error = null;
         var thread = new Thread(() =>

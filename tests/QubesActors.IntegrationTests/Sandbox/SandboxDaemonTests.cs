@@ -53,6 +53,41 @@ public sealed class SandboxDaemonTests : IAsyncLifetime
         }
         Assert.Contains("ip daddr 192.0.2.7 tcp dport 443 accept", chain);
         Assert.Contains("drop", chain);
+
+        // qubesd joined every one of these qubes' networks to wire them and start their sandboxes; none of its own
+        // threads stayed there (a runtime thread born in one would do later work, a program start, a DNS look-up for
+        // a firewall rule, inside that qube's network).
+        var dom0 = new FileInfo("/proc/self/ns/net").LinkTarget;
+        var astray = Directory.GetDirectories($"/proc/{daemon.Pid}/task")
+            .Select(task => (Task: task, Net: TryLink(Path.Combine(task, "ns", "net"))))
+            .Where(t => t.Net is not null && t.Net != dom0)
+            .Select(t => $"{Path.GetFileName(t.Task)} ({TryRead(Path.Combine(t.Task, "comm"))}) in {t.Net}")
+            .ToList();
+        Assert.Empty(astray);
+    }
+
+    private static string? TryLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null; // the thread ended meanwhile
+        }
+    }
+
+    private static string TryRead(string file)
+    {
+        try
+        {
+            return File.ReadAllText(file).Trim();
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
     }
 
     [Fact]
