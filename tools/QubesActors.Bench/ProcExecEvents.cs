@@ -56,12 +56,14 @@ internal sealed partial class ProcExecEvents : IDisposable
         var listen = new byte[40];
         BinaryPrimitives.WriteUInt32LittleEndian(listen, 40);
         BinaryPrimitives.WriteUInt16LittleEndian(listen.AsSpan(4), NlmsgDone);
-        BinaryPrimitives.WriteUInt32LittleEndian(listen.AsSpan(12), (uint)Environment.ProcessId);
+        // nlmsg_pid stays 0: this process may already hold netlink sockets (rtnetlink, libnftables), and the first of
+        // them has the port id getpid(); this one got another from the kernel.
         BinaryPrimitives.WriteUInt32LittleEndian(listen.AsSpan(16), CnIdxProc);
         BinaryPrimitives.WriteUInt32LittleEndian(listen.AsSpan(20), CnValProc);
         BinaryPrimitives.WriteUInt16LittleEndian(listen.AsSpan(32), 4);
         BinaryPrimitives.WriteUInt32LittleEndian(listen.AsSpan(36), ProcCnMcastListen);
         if (Send(_fd, listen, listen.Length, 0) < 0)
+            // ECONNREFUSED when this thread is not in the initial network namespace, the only one with the connector.
             throw new InvalidOperationException($"proc connector: listen: errno {Marshal.GetLastPInvokeError()}");
         _reader = new Thread(Read) { IsBackground = true, Name = "proc-exec-events" };
         _reader.Start();
