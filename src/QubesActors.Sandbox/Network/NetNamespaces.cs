@@ -12,7 +12,7 @@ namespace QubesActors.Sandbox.Network;
 internal static partial class NetNamespaces
 {
     public const string Directory = "/run/netns";
-    private const int CloneNewNet = 0x40000000;
+    private const int CloneNewNet = 0x40000000, CloneFiles = 0x400;
     private const int ORdOnly = 0, OCloexec = 0x80000, OCreat = 0x40, OExcl = 0x80;
     private const ulong MsBind = 4096;
     private const int AfInet = 2, SockDgram = 2;
@@ -88,39 +88,33 @@ internal static partial class NetNamespaces
     });
 
     /// <summary>
-    /// As <see cref="In{T}"/>, without a caller's thread blocked meanwhile: the task ends with the namespace's thread.
-    /// Its continuations run on the pool, never on that thread (which stays in the namespace until it ends).
+    /// As <see cref="In{T}"/>, without a caller's thread blocked meanwhile. With <paramref name="ownDescriptors"/> the
+    /// namespace's thread first takes a copy of the descriptor table of its own (unshare(CLONE_FILES)): what native code
+    /// opens there (libnftables' netlink socket, opened without close-on-exec) is never inherited by a program another
+    /// thread starts, and what it closes there stays open for the process. Such a thread must never hand anything to
+    /// the runtime: a thread the runtime created from it would share its table. So it only runs the job; a dedicated
+    /// thread at home waits for it and completes the task.
     /// </summary>
-    public static Task<T> InAsync<T>(string namespacePath, Func<T> action, int stackSize)
+    public static Task<T> InAsync<T>(string namespacePath, Func<T> action, int stackSize, bool ownDescriptors = false)
     {
         EnsureProcessSignalsAtHome();
-        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
+        return Task.Factory.StartNew(() => OnOwnThread(() =>
         {
-            T result;
+            if (ownDescriptors)
+            {
+                if (Unshare(CloneFiles) != 0)
+                    throw Error("unshare(CLONE_FILES)");
+            }
+            var home = Join(namespacePath);
             try
             {
-                var home = Join(namespacePath);
-                try
-                {
-                    result = action();
-                }
-                finally
-                {
-                    Return(home);
-                }
+                return action();
             }
-            catch (Exception e)
+            finally
             {
-                done.SetException(e);
-                return;
+                Return(home);
             }
-            // Completed back home: the continuation is queued from here, and a pool thread the runtime creates for
-            // it is born in this thread's namespaces.
-            done.SetResult(result);
-        }, stackSize) { IsBackground = true, Name = "netns" };
-        thread.Start();
-        return done.Task;
+        }, stackSize), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>Joins the namespace; returns a descriptor of the thread's own one, for <see cref="Return"/>.</summary>
@@ -207,7 +201,7 @@ internal static partial class NetNamespaces
     });
 
     /// <summary>A thread that changes namespace ends with the job: no other work ever runs in that namespace by accident.</summary>
-    private static T OnOwnThread<T>(Func<T> job)
+    private static T OnOwnThread<T>(Func<T> job, int stackSize = 256 * 1024)
     {
         EnsureProcessSignalsAtHome();
         T result = default!;
@@ -222,7 +216,7 @@ internal static partial class NetNamespaces
             {
                 error = e;
             }
-        }, 256 * 1024) { IsBackground = true, Name = "netns" };
+        }, stackSize) { IsBackground = true, Name = "netns" };
         thread.Start();
         thread.Join();
         if (error is not null)

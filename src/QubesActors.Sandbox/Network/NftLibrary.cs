@@ -16,7 +16,7 @@ internal static partial class NftLibrary
     // Parsing and netlink need ~100 KiB of stack (a 64 KiB receive buffer lives on it; 96 KiB crashed in a trial).
     private const int StackSize = 1024 * 1024;
 
-    private const int AfNetlink = 16, SockRaw = 3, SockCloexec = 0x80000, NetlinkNetfilter = 12, CloneFiles = 0x400;
+    private const int AfNetlink = 16, SockRaw = 3, SockCloexec = 0x80000, NetlinkNetfilter = 12;
 
     // libnftables keeps process-wide state (a once-only init in nft_ctx_new, an interface cache each call releases):
     // one call at a time. Waiters wait here, not on threads of their own.
@@ -26,6 +26,22 @@ internal static partial class NftLibrary
     private static readonly Lazy<bool> Loaded = new(() => NativeLibrary.TryLoad(Name, out _));
 
     public static bool Available => Loaded.Value;
+
+    /// <summary>
+    /// Descriptors opened at first use, while the process holds few, and kept: their numbers are below select()'s
+    /// limit of 1024, and each call frees them in its own descriptor table for the library's socket.
+    /// </summary>
+    private static readonly Lazy<int[]> LowDescriptors = new(() =>
+    {
+        var fds = new int[4];
+        for (var i = 0; i < fds.Length; i++)
+        {
+            fds[i] = Native.Open("/dev/null", 0x80000 /* O_RDONLY | O_CLOEXEC */);
+            if (fds[i] < 0 || fds[i] >= 1000)
+                throw new IOException($"no descriptor below 1000 is free for libnftables' socket (got {fds[i]})");
+        }
+        return fds;
+    });
 
     [LibraryImport(Name, EntryPoint = "nft_ctx_new")]
     private static partial nint CtxNew(uint flags);
@@ -51,9 +67,6 @@ internal static partial class NftLibrary
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
     private static partial int Socket(int domain, int type, int protocol);
 
-    [LibraryImport("libc", EntryPoint = "unshare", SetLastError = true)]
-    private static partial int Unshare(int flags);
-
     /// <summary>
     /// Runs <paramref name="commands"/> in the named namespace, all of them one transaction (as <c>nft -f</c>), and
     /// returns what nft printed. A failure throws <see cref="NetworkCommandException"/> with nft's error text, exit
@@ -66,7 +79,13 @@ internal static partial class NftLibrary
         (int Code, string Output, string Error) result;
         try
         {
-            result = await NetNamespaces.InAsync(Path.Combine(NetNamespaces.Directory, namespaceName), () => Run(commands), StackSize).ConfigureAwait(false);
+            // Opened here, in the process's table, not in the call's own.
+            var low = LowDescriptors.Value;
+            // A descriptor table of the thread's own: libnftables opens its netlink socket without SOCK_CLOEXEC, and a
+            // program another thread starts meanwhile (a sandbox's bwrap passes descriptors on) would keep it, and with
+            // it this namespace, alive; and there the socket gets one of the low numbers kept for it (Run).
+            result = await NetNamespaces.InAsync(Path.Combine(NetNamespaces.Directory, namespaceName), () => Run(commands, low), StackSize, ownDescriptors: true)
+                .ConfigureAwait(false);
         }
         catch (IOException e)
         {
@@ -85,14 +104,14 @@ internal static partial class NftLibrary
         return result.Output;
     }
 
-    /// <summary>One context for one call, on the calling thread (the namespace's, which ends with the call).</summary>
-    private static (int Code, string Output, string Error) Run(string commands)
+    /// <summary>One context for one call, on the calling thread (the namespace's, with its own descriptor table; it ends with the call).</summary>
+    private static (int Code, string Output, string Error) Run(string commands, int[] low)
     {
-        // libnftables opens its netlink socket without SOCK_CLOEXEC: a program another thread starts meanwhile (a
-        // sandbox's bwrap passes descriptors on) would keep it, and with it this namespace, alive. In a descriptor table
-        // of this thread's own, no other thread's child can inherit it; the table goes when the thread ends.
-        if (Unshare(CloneFiles) != 0)
-            throw new IOException($"unshare(CLONE_FILES): {Marshal.GetLastPInvokeErrorMessage()}");
+        // libnftables waits on its socket with select(), and glibc aborts the whole process on a descriptor of 1024
+        // or more; qubesd holds more than that with a few hundred sandboxes. The numbers kept low for this are closed
+        // in this thread's own table (the process keeps them), so the socket gets one of them.
+        foreach (var fd in low)
+            Native.Close(fd);
         // nft_ctx_new exits the whole process when it cannot open its netlink socket: try one first, fail only this call.
         var probe = Socket(AfNetlink, SockRaw | SockCloexec, NetlinkNetfilter);
         if (probe < 0)

@@ -163,6 +163,33 @@ public sealed class NftLibraryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_process_with_more_than_1024_descriptors_open_still_applies_scripts()
+    {
+        // qubesd with a few hundred sandboxes holds over 1,024 descriptors (channels, pipes of every sandbox's
+        // launcher). libnftables waits on its socket with select(), and glibc aborts the whole process on a descriptor
+        // select() cannot hold: the library's thread gets a descriptor table of its own with the low numbers free.
+        var ns = await NamespaceAsync("fds");
+        var table = Table();
+        var held = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>();
+        try
+        {
+            // open() gives the lowest free number: once it gives 1,030, every number below is taken.
+            do
+                held.Add(File.OpenHandle("/dev/null"));
+            while (held[^1].DangerousGetHandle() < 1030 && held.Count < 10_000);
+            Assert.True(held[^1].DangerousGetHandle() >= 1030, $"the last descriptor is {held[^1].DangerousGetHandle()}");
+            for (var i = 0; i < 5; i++)
+                await _shell.NftAsync(ns, $"add table inet {table}_{i}\n");
+            Assert.Contains($"table inet {table}_4", await _shell.ListRulesetAsync(ns), StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var handle in held)
+                handle.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task The_nft_program_still_does_it_when_forced()
     {
         var shell = new LinuxNetwork { ForceNftProcess = true };
