@@ -254,9 +254,9 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>Until admin.vm.List answers and <paramref name="qube"/> (autostarted by the default layout) runs, so start chains are out of the figures.</summary>
-    public async Task WaitForRunningAsync(AdminClient client, string qube)
+    public async Task WaitForRunningAsync(AdminClient client, string qube, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(120));
         while (DateTime.UtcNow < deadline)
         {
             if (_process.HasExited)

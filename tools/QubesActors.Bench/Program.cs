@@ -80,9 +80,11 @@ var snClients = new Option<int>("--clients") { Description = "qubes linked to sy
 var snIdle = new Option<int>("--idle") { Description = "idle sandboxes for the memory figure (0 = skip)", DefaultValueFactory = _ => 200 };
 var snOnly = new Option<string>("--only") { Description = "comma-separated parts to run: phases, start, dispvm, firewall, idle (default all)", DefaultValueFactory = _ => "phases,start,dispvm,firewall,idle" };
 var snNftProcess = new Option<bool>("--nft-process") { Description = "nftables changes through the nft program instead of libnftables (phases and firewall; qubesd's start is not affected)" };
-var sandboxNet = new Command("sandbox-net", "as root: admin.vm.Start of a networked AppVM through qubesd on the sandbox backend, a firewall change with 1,000 qubes' rules loaded, memory of 200 idle sandboxes") { snRuns, snClients, snIdle, snOnly, snNftProcess };
+var snTemplate = new Option<string>("--template") { Description = "template source of qubesd's qubes for start and dispvm: busybox, or debootstrap (the default template; built first, 1-2 min)", DefaultValueFactory = _ => "busybox" };
+snTemplate.AcceptOnlyFromAmong("busybox", "debootstrap");
+var sandboxNet = new Command("sandbox-net", "as root: admin.vm.Start of a networked AppVM through qubesd on the sandbox backend, a firewall change with 1,000 qubes' rules loaded, memory of 200 idle sandboxes") { snRuns, snClients, snIdle, snOnly, snNftProcess, snTemplate };
 sandboxNet.SetAction((p, _) => OperatingSystem.IsLinux()
-    ? SandboxNetBench.RunAsync(p.GetValue(snRuns), p.GetValue(snClients), p.GetValue(snIdle), SandboxNetBench.ParseParts(p.GetValue(snOnly)!), p.GetValue(snNftProcess), commandLine)
+    ? SandboxNetBench.RunAsync(p.GetValue(snRuns), p.GetValue(snClients), p.GetValue(snIdle), SandboxNetBench.ParseParts(p.GetValue(snOnly)!), p.GetValue(snNftProcess), commandLine, p.GetValue(snTemplate)!)
     : Task.FromResult(2));
 
 // all

@@ -32,7 +32,8 @@ public static class SandboxNetBench
     }
 
     /// <param name="nftProcess">nftables changes through the nft program, not libnftables: the figures before it.</param>
-    public static async Task<int> RunAsync(int runs, int clients, int idle, IReadOnlySet<string> parts, bool nftProcess, string commandLine)
+    /// <param name="template">Template source of qubesd's qubes (start and dispvm parts): busybox, or debootstrap (the default template).</param>
+    public static async Task<int> RunAsync(int runs, int clients, int idle, IReadOnlySet<string> parts, bool nftProcess, string commandLine, string template = "busybox")
     {
         if (!SandboxManager.IsRoot)
         {
@@ -44,7 +45,7 @@ public static class SandboxNetBench
         if (parts.Contains("phases"))
             await BackendPhasesAsync(runs, nftProcess);
         if (parts.Contains("start") || parts.Contains("dispvm"))
-            await AdminApiStartAsync(runs, parts.Contains("start"), parts.Contains("dispvm"));
+            await AdminApiStartAsync(runs, parts.Contains("start"), parts.Contains("dispvm"), template);
         if (clients > 0 && parts.Contains("firewall"))
             await FirewallChangeAsync(clients, runs, nftProcess);
         if (idle > 0 && parts.Contains("idle"))
@@ -54,7 +55,7 @@ public static class SandboxNetBench
     }
 
     /// <summary>qubesd with the default layout on the sandbox backend (busybox template); work started and killed <paramref name="runs"/> times.</summary>
-    private static async Task AdminApiStartAsync(int runs, bool starts, bool dispVms)
+    private static async Task AdminApiStartAsync(int runs, bool starts, bool dispVms, string template)
     {
         var stateDir = Path.Combine(Path.GetTempPath(), $"qubes-bench-sbapi-{Environment.ProcessId}");
         Directory.CreateDirectory(stateDir);
@@ -64,11 +65,12 @@ public static class SandboxNetBench
         {
             await using var daemon = await DaemonProcess.StartAsync(stateDir, [],
             [
-                "--backend", "sandbox", "--set", "qubesd.sandbox.template-source=busybox",
+                "--backend", "sandbox", "--set", $"qubesd.sandbox.template-source={template}",
                 "--set", "qubesd.sandbox.cgroup-parent=qubes-actors-bench", "--set", "qubesd.sandbox.network-prefix=qb-",
             ]);
             var client = new AdminClient(Path.Combine(stateDir, "qubesd.sock"));
-            await daemon.WaitForRunningAsync(client, "sys-firewall");
+            // The debootstrap template is built at the first start (1-2 min here).
+            await daemon.WaitForRunningAsync(client, "sys-firewall", TimeSpan.FromMinutes(10));
             // Warm-up: JIT on both sides, the template's pages in the cache.
             for (var i = 0; i < 3; i++)
                 await CycleAsync(client, null);
@@ -107,7 +109,7 @@ public static class SandboxNetBench
             }
         }
         if (starts)
-            Report.Table($"admin.vm.Start of a networked AppVM (work, netvm sys-firewall) until Running, qubesd on the sandbox backend, ms, {runs} runs",
+            Report.Table($"admin.vm.Start of a networked AppVM (work, netvm sys-firewall) until Running, qubesd on the sandbox backend, {template} template, ms, {runs} runs",
             ["when", "p50", "p90", "max"],
             [["back-to-back", P(start, 50), P(start, 90), P(start, 100)], ["after 500 ms idle", P(startIdle, 50), P(startIdle, 90), P(startIdle, 100)]]);
     }
