@@ -35,8 +35,9 @@ public static class GuestBundle
         {
             var dest = Path.Combine(target, Path.GetFileName(file));
             File.Copy(file, dest, overwrite: true);
-            if (Path.GetFileName(file) == "qubes.VMShell" && BashOf(templateRoot) is { } bash && File.ReadAllText(dest).StartsWith(ShShebang, StringComparison.Ordinal))
-                File.WriteAllText(dest, $"#!{bash} -s" + File.ReadAllText(dest)[ShShebang.Length..]);
+            if (Path.GetFileName(file) == "qubes.VMShell" && BashOf(templateRoot) is { } bash && File.ReadAllText(file) is var script
+                && script.StartsWith(ShShebang, StringComparison.Ordinal))
+                File.WriteAllText(dest, $"#!{bash} -s" + script[ShShebang.Length..]);
             File.SetUnixFileMode(dest, (UnixFileMode)Convert.ToInt32("755", 8));
         }
     }

@@ -74,18 +74,7 @@ internal static partial class NetNamespaces
     });
 
     /// <summary>Runs <paramref name="action"/> on a new thread that has joined the namespace at <paramref name="namespacePath"/>.</summary>
-    public static T In<T>(string namespacePath, Func<T> action) => OnOwnThread(() =>
-    {
-        var home = Join(namespacePath);
-        try
-        {
-            return action();
-        }
-        finally
-        {
-            Return(home);
-        }
-    });
+    public static T In<T>(string namespacePath, Func<T> action) => OnOwnThread(() => Joined(namespacePath, action));
 
     /// <summary>
     /// As <see cref="In{T}"/>, without a caller's thread blocked meanwhile. With <paramref name="ownDescriptors"/> the
@@ -100,21 +89,24 @@ internal static partial class NetNamespaces
         EnsureProcessSignalsAtHome();
         return Task.Factory.StartNew(() => OnOwnThread(() =>
         {
-            if (ownDescriptors)
-            {
-                if (Unshare(CloneFiles) != 0)
-                    throw Error("unshare(CLONE_FILES)");
-            }
-            var home = Join(namespacePath);
-            try
-            {
-                return action();
-            }
-            finally
-            {
-                Return(home);
-            }
+            if (ownDescriptors && Unshare(CloneFiles) != 0)
+                throw Error("unshare(CLONE_FILES)");
+            return Joined(namespacePath, action);
         }, stackSize), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary><paramref name="action"/> inside the namespace, the calling thread back in its own afterwards.</summary>
+    private static T Joined<T>(string namespacePath, Func<T> action)
+    {
+        var home = Join(namespacePath);
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            Return(home);
+        }
     }
 
     /// <summary>Joins the namespace; returns a descriptor of the thread's own one, for <see cref="Return"/>.</summary>
